@@ -1,0 +1,364 @@
+"""What every descend optimizer shares: parameter groups, validation, state, and the execution paths.
+
+An algorithm is three small static pieces, and nothing else:
+
+``init_state(param, group) -> dict``
+    its state tensors for one parameter (besides ``step``, which the base class keeps as torch does);
+``scalars(group, step) -> Scalars``
+    the numbers the update needs at this step (learning rate, bias corrections, ...), plain arithmetic so
+    that a hyperparameter may also be a tensor of per-row values (``descend.sweep`` relies on it);
+``rule(param, grad, state, h) -> (param, state)``
+    the update itself, written **once** with ordinary tensor arithmetic and returning the new values.
+
+The execution paths all feed that one rule:
+
+* per tensor (``foreach=False``): the rule on each parameter in turn; the ground truth;
+* multi-tensor (``foreach=True``): the rule on a :class:`TensorList`, whose arithmetic is one
+  ``torch._foreach_*`` call per operation over every tensor that shares a device, dtype and step;
+* a sweep evaluates the same rule on a ``(K, d)`` tensor with ``(K, 1)`` hyperparameters.
+
+Parameters whose gradient is ``None`` are skipped and keep their state, complex parameters are updated
+through their real view (as torch.optim does), and ``maximize`` negates the gradient before the rule.
+The state layout is torch.optim's, so state dicts move between torch and descend in both directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+Scalars = SimpleNamespace
+Rule = Callable[[Any, Any, dict[str, Any], Scalars], tuple[Any, dict[str, Any]]]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Validation: every message names the argument, the value and what was expected.
+
+
+def _bad(name: str, value: Any, expected: str) -> ValueError:
+    return ValueError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+def number(name: str, value: Any) -> float:
+    """``value`` as a float; a one-element tensor is accepted (torch allows a tensor ``lr``)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(
+                f"Invalid {name}: a tensor with {value.numel()} elements; "
+                "expected a number or a one-element tensor"
+            )
+        return float(value.item())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"Invalid {name}: {value!r}; expected a real number")
+    return float(value)
+
+
+def nonnegative(name: str, value: Any) -> None:
+    v = number(name, value)
+    if not v >= 0.0:  # also rejects NaN
+        raise _bad(name, value, f"{name} >= 0")
+
+
+def in_unit_interval(name: str, value: Any, *, closed: bool = True) -> None:
+    v = number(name, value)
+    ok = 0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0
+    if not ok:
+        raise _bad(name, value, f"0 <= {name} <= 1" if closed else f"0 <= {name} < 1")
+
+
+def betas_pair(value: Any) -> None:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise _bad("betas", value, "a pair (beta1, beta2)")
+    for i, beta in enumerate(value):
+        v = number(f"beta at index {i}", beta)
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"Invalid beta at index {i}: {beta!r}; expected 0 <= beta < 1")
+
+
+def flag(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, bool):
+        expected = "True, False or None" if optional else "True or False"
+        raise TypeError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+def on(x: Any) -> bool:
+    """Whether a term with coefficient ``x`` takes part in the update.
+
+    A tensor coefficient (per-row values in a sweep) always takes part: rows where it is zero then compute
+    exactly what the term's absence would.
+    """
+    return isinstance(x, Tensor) or x != 0
+
+
+def value(x: Any) -> Any:
+    """A group's hyperparameter as the rule sees it: one-element tensors become floats, as in torch.optim."""
+    return x.item() if isinstance(x, Tensor) and x.numel() == 1 else x
+
+
+def scalar_dtype() -> torch.dtype:
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+# --------------------------------------------------------------------------------------------------------
+# The multi-tensor path: tensor arithmetic over lists, one torch._foreach_* call per operation.
+
+
+def _tensors(x: Any) -> Any:
+    return x.tensors if isinstance(x, TensorList) else x
+
+
+class TensorList:
+    """A list of tensors that does tensor arithmetic, element by element, with ``torch._foreach_*`` ops.
+
+    It implements what update rules use: ``+ - * /`` with another list or a number, unary ``-``, ``sqrt``,
+    ``abs``, ``sign``, ``maximum``, ``lerp`` and ``clone``. Each operation equals, bit for bit, the same
+    operation applied to every tensor in turn, so a rule gives identical results on either path.
+    """
+
+    __slots__ = ("tensors",)
+
+    def __init__(self, tensors: Iterable[Tensor]) -> None:
+        self.tensors = list(tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __repr__(self) -> str:
+        return f"TensorList({len(self.tensors)} tensors)"
+
+    def __add__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_add(self.tensors, _tensors(other)))
+
+    __radd__ = __add__
+
+    def __mul__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_mul(self.tensors, _tensors(other)))
+
+    __rmul__ = __mul__
+
+    def __sub__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_sub(self.tensors, _tensors(other)))
+
+    def __rsub__(self, other: Any) -> TensorList:
+        return TensorList([other - t for t in self.tensors])
+
+    def __truediv__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_div(self.tensors, _tensors(other)))
+
+    def __rtruediv__(self, other: Any) -> TensorList:
+        return TensorList([other / t for t in self.tensors])
+
+    def __neg__(self) -> TensorList:
+        return TensorList(torch._foreach_neg(self.tensors))
+
+    def sqrt(self) -> TensorList:
+        return TensorList(torch._foreach_sqrt(self.tensors))
+
+    def abs(self) -> TensorList:
+        return TensorList(torch._foreach_abs(self.tensors))
+
+    def sign(self) -> TensorList:
+        return TensorList(torch._foreach_sign(self.tensors))
+
+    def maximum(self, other: TensorList) -> TensorList:
+        return TensorList(torch._foreach_maximum(self.tensors, other.tensors))
+
+    def lerp(self, end: TensorList, weight: float) -> TensorList:
+        return TensorList(torch._foreach_lerp(self.tensors, end.tensors, weight))
+
+    def clone(self) -> TensorList:
+        return TensorList([t.clone() for t in self.tensors])
+
+    def copy_(self, other: TensorList) -> TensorList:
+        torch._foreach_copy_(self.tensors, other.tensors)
+        return self
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+def _real(t: Tensor) -> Tensor:
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _stored(new: Tensor, param: Tensor) -> Tensor:
+    """A state tensor first produced by the rule, stored in the parameter's own (possibly complex) type."""
+    return torch.view_as_complex(new.contiguous()) if param.is_complex() else new
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Base of descend's optimizers: a :class:`torch.optim.Optimizer` driven by one update rule.
+
+    Subclasses define :meth:`init_state`, :meth:`scalars`, :meth:`rule` and :meth:`check` (validation of a
+    group's hyperparameters), and pass their defaults to ``__init__``.
+    """
+
+    #: Whether the algorithm counts steps in ``state["step"]`` (torch's SGD keeps no step).
+    counts_steps: ClassVar[bool] = True
+    #: Whether sparse gradients are accepted (densified before the rule).
+    accepts_sparse: ClassVar[bool] = False
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self.check(defaults)
+        if defaults.get("fused") and defaults.get("foreach"):
+            raise ValueError("Invalid foreach and fused: both True; expected at most one of them to be True")
+        super().__init__(params, defaults)
+
+    # ---- what an algorithm defines ----------------------------------------------------------------------
+
+    @staticmethod
+    def check(group: dict[str, Any]) -> None:
+        """Raise ``ValueError``/``TypeError`` naming any invalid hyperparameter of ``group``."""
+
+    @staticmethod
+    def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
+        """The algorithm's state tensors for a parameter, before its first update (``step`` excluded)."""
+        return {}
+
+    @staticmethod
+    def scalars(group: dict[str, Any], step: float) -> Scalars:
+        """The numbers the rule needs at ``step`` (1 for the first update)."""
+        raise TypeError("an optimizer must define scalars(group, step)")
+
+    @staticmethod
+    def rule(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
+        """The update: new parameter and new state from the old ones and the gradient."""
+        raise TypeError("an optimizer must define rule(p, g, state, h)")
+
+    # ---- torch.optim.Optimizer plumbing -----------------------------------------------------------------
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self.check(group)
+        except (ValueError, TypeError):
+            self.param_groups.pop()
+            raise
+        flag("foreach", group.get("foreach"), optional=True)
+        flag("fused", group.get("fused"), optional=True)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        # A state dict saved by torch.optim lacks descend's own keys (eps_root, ...): take our defaults.
+        for group in self.param_groups:
+            for key, default in self.defaults.items():
+                group.setdefault(key, default)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict saved by descend or by the torch.optim optimizer of the same algorithm.
+
+        The execution path (``foreach``, ``fused``) is this optimizer's choice, not the saved one's: it does
+        not change the result, and a state dict from torch's fused Adam must load into any path.
+        """
+        paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
+        super().load_state_dict(state_dict)
+        for group, (foreach, fused) in zip(self.param_groups, paths, strict=True):
+            group["foreach"], group["fused"] = foreach, fused
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one update of every parameter that has a gradient; return ``closure()``'s loss if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    # ---- the execution paths ----------------------------------------------------------------------------
+
+    def _gradient(self, g: Tensor, group: dict[str, Any]) -> Tensor:
+        if g.is_sparse:
+            if not self.accepts_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            if group.get("weight_decay", 0) != 0:
+                raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+            g = g.to_dense()
+        return -g if group.get("maximize") else g
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        if group.get("fused"):
+            raise RuntimeError(
+                f"{type(self).__name__}: fused=True is not available in this version of descend; "
+                "use foreach=True or leave fused=None"
+            )
+        buckets: dict[tuple, list[tuple[Tensor, Tensor, dict[str, Any]]]] = {}
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = self._gradient(p.grad, group)
+            state = self.state[p]
+            if not state:
+                if self.counts_steps:
+                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+                state.update(self.init_state(p, group))
+            if self.counts_steps:
+                state["step"] += 1
+                step = float(state["step"].item())
+            else:
+                step = 0.0
+            keys = tuple(sorted(k for k, v in state.items() if k != "step" and isinstance(v, Tensor)))
+            key = (p.device, _real(p).dtype, step, keys)
+            buckets.setdefault(key, []).append((p, g, state))
+
+        foreach = group.get("foreach")
+        if foreach is None:
+            # torch's choice: the multi-tensor path on CUDA, where it saves kernel launches; the loop on CPU.
+            foreach = all(device.type == "cuda" for device, *_ in buckets)
+        for (_, _, step, keys), items in buckets.items():
+            h = self.scalars({k: value(v) for k, v in group.items() if k != "params"}, step)
+            if foreach:
+                self._apply(items, keys, h, TensorList)
+            else:
+                for item in items:
+                    self._apply([item], keys, h, lambda ts: ts[0])
+
+    def _apply(
+        self,
+        items: Sequence[tuple[Tensor, Tensor, dict[str, Any]]],
+        keys: tuple[str, ...],
+        h: Scalars,
+        pack: Callable[[list[Tensor]], Any],
+    ) -> None:
+        """Run the rule on ``items`` packed as one tensor or one TensorList, and write the results back."""
+        p = pack([_real(param) for param, _, _ in items])
+        g = pack([_real(grad) for _, grad, _ in items])
+        old = {k: pack([_real(state[k]) for _, _, state in items]) for k in keys}
+        new_p, new = self.rule(p, g, old, h)
+        p.copy_(new_p)
+        for k, v in new.items():
+            if k in old:
+                old[k].copy_(v)
+                continue
+            fresh = v.tensors if isinstance(v, TensorList) else [v]
+            for (param, _, state), t in zip(items, fresh, strict=True):
+                state[k] = _stored(t, param)
+
+
+def bias_corrections(beta1: Any, beta2: Any, step: float) -> tuple[Any, Any]:
+    """Adam's bias corrections ``1 − β1^t`` and ``1 − β2^t``."""
+    return 1 - beta1**step, 1 - beta2**step
+
+
+__all__ = [
+    "Optimizer",
+    "Scalars",
+    "TensorList",
+    "betas_pair",
+    "bias_corrections",
+    "flag",
+    "in_unit_interval",
+    "nonnegative",
+    "number",
+    "on",
+    "value",
+]
+
