@@ -1,0 +1,622 @@
+"""Datasets: small embedded ones that need no network, and loaders for files a user has.
+
+Every loader returns float32 features; classification labels are int64. Two shapes of answer:
+
+* ``airfoil`` and ``linear_synthetic`` return ``(features, target)`` as the chapter's code does;
+* ``digits``, ``diabetes`` and ``fashion_mnist`` return a :class:`Dataset` holding a train/test split.
+
+Standardization is per column, ``(x − mean) / std`` with the *population* standard deviation
+(``numpy.std``'s default, ``ddof=0``), as the chapter does for the airfoil table.
+
+Downloads go to a cache folder (``$DESCEND_CACHE``, or ``~/.cache/descend``), are checked against a
+published checksum and written atomically (a temporary file in the same folder, then ``os.replace``), so a
+failed or interrupted download never leaves a half file under the final name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+__all__ = [
+    "AIRFOIL_SHA1",
+    "AIRFOIL_URL",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_MD5",
+    "FASHION_MNIST_MIRRORS",
+    "DataError",
+    "Dataset",
+    "DownloadError",
+    "airfoil",
+    "airfoil_dataset",
+    "cache_dir",
+    "diabetes",
+    "digits",
+    "download",
+    "fashion_mnist",
+    "linear_synthetic",
+    "load",
+    "names",
+    "read_idx",
+    "write_idx",
+]
+
+AIRFOIL_URL = "http://d2l-data.s3-accelerate.amazonaws.com/airfoil_self_noise.dat"
+AIRFOIL_SHA1 = "76e5be1548fd8222e5074cf0faae75edff8cf93f"
+AIRFOIL_ROWS = 1503
+AIRFOIL_COLUMNS = 6
+
+# Tried in order; the checksums are the ones Zalando Research publishes for the gzip files.
+FASHION_MNIST_MIRRORS: tuple[str, ...] = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+FASHION_MNIST_MD5: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+_DOWNLOAD_TIMEOUT_S = 30.0
+_URL_SCHEMES = ("http", "https", "ftp", "file")
+
+
+class DataError(ValueError):
+    """A data file is there but is not what it should be (truncated, malformed, wrong checksum)."""
+
+
+class DownloadError(OSError):
+    """A file could not be downloaded (no network, unreachable server, HTTP error)."""
+
+
+@dataclass
+class Dataset:
+    """A supervised learning task split into training and test sets.
+
+    Attributes:
+        train_x, train_y: training features and targets (first dimension: examples).
+        test_x, test_y: test features and targets, or ``None`` when the task has no test set (the chapter
+            evaluates its airfoil runs on the training set).
+        name: a short name (``"digits"``, ``"diabetes"``, ...).
+        task: ``"classification"`` (int64 labels ``0..num_classes-1``) or ``"regression"`` (float32).
+        num_classes: number of classes for classification, ``None`` for regression.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+    name: str
+    task: Literal["classification", "regression"]
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"Invalid task: {self.task!r}; expected 'classification' or 'regression'")
+        _check_pair(self.train_x, self.train_y, "train")
+        if (self.test_x is None) != (self.test_y is None):
+            raise ValueError("test_x and test_y must both be tensors or both be None")
+        if self.test_x is not None:
+            _check_pair(self.test_x, self.test_y, "test")
+            if self.test_x.shape[1:] != self.train_x.shape[1:]:
+                raise ValueError(
+                    f"Invalid test_x shape: {tuple(self.test_x.shape)}; expected examples of shape "
+                    f"{tuple(self.train_x.shape[1:])} like train_x"
+                )
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_x.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        return 0 if self.test_x is None else int(self.test_x.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example, e.g. ``(1, 8, 8)`` for digits, ``(10,)`` for diabetes."""
+        return tuple(self.train_x.shape[1:])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, task={self.task!r}, train={self.n_train}, test={self.n_test}, "
+            f"input_shape={self.input_shape}, num_classes={self.num_classes})"
+        )
+
+
+def _check_pair(x: Any, y: Any, which: str) -> None:
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"Invalid {which} data: {type(x).__name__}, {type(y).__name__}; expected two torch.Tensor"
+        )
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"Invalid {which} data: features of shape {tuple(x.shape)} and targets of shape "
+            f"{tuple(y.shape)}; expected the same number of examples in the first dimension"
+        )
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """The download cache: ``$DESCEND_CACHE`` when set, else ``~/.cache/descend``."""
+    env = os.environ.get("DESCEND_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "descend"
+
+
+def _is_url(path: str | os.PathLike[str]) -> bool:
+    return isinstance(path, str) and urllib.parse.urlsplit(path).scheme in _URL_SCHEMES
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike[str], *, checksum: tuple[str, str] | None = None) -> Path:
+    """Download ``url`` to ``dest`` atomically, checking ``checksum = (algorithm, hexdigest)`` if given.
+
+    The bytes go to a temporary file beside ``dest``; only a complete file with the right checksum is
+    moved to ``dest`` (``os.replace``), so readers never see a partial download.
+
+    Raises:
+        DownloadError: the URL could not be read (message names the URL and the reason).
+        DataError: the download was shorter than announced, or its checksum is wrong.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+                    announced = response.headers.get("Content-Length")
+                    size = 0
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        out.write(block)
+                        size += len(block)
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                reason = getattr(e, "reason", None) or e
+                raise DownloadError(f"could not download {url}: {reason}") from e
+            out.flush()
+            os.fsync(out.fileno())
+        if announced is not None and announced.isdigit() and int(announced) != size:
+            raise DataError(
+                f"download of {url} is truncated: got {size} bytes, the server announced {announced}"
+            )
+        if checksum is not None:
+            algorithm, expected = checksum
+            actual = _digest(tmp, algorithm)
+            if actual != expected.lower():
+                raise DataError(
+                    f"checksum mismatch for {url}: {algorithm} is {actual}, expected {expected} "
+                    "(corrupt download, or a different file at that address)"
+                )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _cached(url: str, checksum: tuple[str, str] | None, folder: Path | None) -> Path:
+    """Path of ``url`` in the cache, downloading it unless a copy with the right checksum is there."""
+    name = Path(urllib.parse.urlsplit(url).path).name or "download"
+    dest = (folder if folder is not None else cache_dir()) / name
+    if dest.is_file() and (checksum is None or _digest(dest, checksum[0]) == checksum[1].lower()):
+        return dest
+    return download(url, dest, checksum=checksum)
+
+
+# ------------------------------------------------------------------------------------------- airfoil
+
+
+def _read_table(path: Path, columns: int) -> np.ndarray:
+    """Parse a whitespace-separated numeric table (tabs, CRLF or LF line ends) with an exact column count."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"data file not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, not a data file") from None
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not a text table (byte {e.start} is not ASCII)") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(f"{path} is empty; expected rows of {columns} tab-separated numbers")
+    rows = np.empty((len(lines), columns), dtype=np.float64)
+    for i, line in enumerate(lines):
+        fields = line.split()
+        if len(fields) != columns:
+            hint = " (the file looks truncated)" if i == len(lines) - 1 and len(fields) < columns else ""
+            raise DataError(
+                f"{path}, line {i + 1}: {len(fields)} columns, expected {columns} tab-separated numbers{hint}"
+            )
+        for j, field in enumerate(fields):
+            try:
+                rows[i, j] = float(field)
+            except ValueError:
+                raise DataError(f"{path}, line {i + 1}, column {j + 1}: not a number: {field!r}") from None
+    if not np.isfinite(rows).all():
+        i, j = np.argwhere(~np.isfinite(rows))[0]
+        raise DataError(f"{path}, line {i + 1}, column {j + 1}: non-finite value {rows[i, j]}")
+    return rows
+
+
+def _standardize(a: np.ndarray, what: str) -> np.ndarray:
+    """(a − mean) / std per column, population std (numpy's ``ddof=0``, as the chapter)."""
+    std = a.std(axis=0)
+    if np.any(std == 0):
+        col = int(np.flatnonzero(std == 0)[0])
+        raise DataError(f"{what}: column {col + 1} is constant, so it cannot be standardized")
+    return (a - a.mean(axis=0)) / std
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"Invalid {name}: {value!r}; expected an integer")
+    if value < low or (high is not None and value > high):
+        bound = f"{low} <= {name} <= {high}" if high is not None else f"{name} >= {low}"
+        raise ValueError(f"Invalid {name}: {value}; expected {bound}")
+    return int(value)
+
+
+def airfoil(
+    path: str | os.PathLike[str],
+    n: int = 1500,
+    *,
+    sha1: str | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The NASA airfoil self-noise table, standardized, as the chapter loads it (``d2l.get_data_ch11``).
+
+    The table has 1503 rows of 6 tab-separated numbers (frequency, angle of attack, chord length,
+    free-stream velocity, suction-side displacement thickness; then the sound pressure level, the target).
+    Every column is standardized over *all* rows, ``x ← (x − mean(x)) / std(x)`` with the population
+    standard deviation, and the first ``n`` rows are kept.
+
+    Args:
+        path: a local file, or a URL (``http(s)://``, ``file://``) downloaded once into the cache
+            (``cache``, default :func:`cache_dir`), e.g. :data:`AIRFOIL_URL`.
+        n: how many rows to keep (the chapter uses 1500).
+        sha1: expected SHA-1 of the file. Downloads are checked against :data:`AIRFOIL_SHA1` unless another
+            is given; a local file is checked only when ``sha1`` is given.
+        cache: folder for downloads.
+
+    Returns:
+        ``(features, target)``: float32 tensors of shapes ``(n, 5)`` and ``(n,)``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        DataError: the file is truncated, malformed, or has the wrong checksum (the message says which
+            file and what is wrong).
+        DownloadError: a URL could not be downloaded.
+    """
+    n = _check_int("n", n, 1)
+    if _is_url(path):
+        expected = sha1 if sha1 is not None else AIRFOIL_SHA1
+        file = _cached(str(path), ("sha1", expected), None if cache is None else Path(cache))
+    else:
+        file = Path(path).expanduser()
+        if sha1 is not None and file.is_file():
+            actual = _digest(file, "sha1")
+            if actual != sha1.lower():
+                raise DataError(f"checksum mismatch for {file}: sha1 is {actual}, expected {sha1}")
+    table = _read_table(file, AIRFOIL_COLUMNS)
+    if n > table.shape[0]:
+        raise DataError(
+            f"{file} has {table.shape[0]} rows, fewer than n={n} "
+            f"(the full airfoil table has {AIRFOIL_ROWS}; is the file truncated?)"
+        )
+    table = _standardize(table, str(file))[:n].astype(np.float32)
+    return torch.from_numpy(table[:, :-1].copy()), torch.from_numpy(table[:, -1].copy())
+
+
+def airfoil_dataset(path: str | os.PathLike[str], n: int = 1500, **options: Any) -> Dataset:
+    """:func:`airfoil` as a regression :class:`Dataset` with no test set (the chapter evaluates on the
+    training rows)."""
+    x, y = airfoil(path, n, **options)
+    return Dataset(x, y, None, None, name="airfoil", task="regression")
+
+
+# ------------------------------------------------------------------------------------------ synthetic
+
+
+def linear_synthetic(
+    n: int,
+    w: Sequence[float] | torch.Tensor,
+    b: float,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear-regression data (d2l's ``synthetic_data``): ``y = X w + b + ε``.
+
+    ``X ~ N(0, 1)`` of shape ``(n, d)`` with ``d = len(w)``, ``ε ~ N(0, noise²)``; drawn from a
+    ``torch.Generator`` seeded with ``seed``, so the same arguments give the same tensors.
+
+    Returns:
+        ``(X, y)``: float32 tensors of shapes ``(n, d)`` and ``(n,)``.
+    """
+    n = _check_int("n", n, 1)
+    seed = _check_int("seed", seed, 0)
+    w_t = torch.as_tensor(w, dtype=torch.float32).reshape(-1)
+    if w_t.numel() == 0:
+        raise ValueError(f"Invalid w: {w!r}; expected at least one weight")
+    if not float(noise) >= 0:
+        raise ValueError(f"Invalid noise: {noise}; expected noise >= 0")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, w_t.numel(), generator=g)
+    y = x @ w_t + float(b) + float(noise) * torch.randn(n, generator=g)
+    return x, y
+
+
+# --------------------------------------------------------------------------------------- scikit-learn
+
+
+def _split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"Invalid test_size: {test_size}; expected 0 < test_size < 1")
+    seed = _check_int("seed", seed, 0)
+    n_test = max(1, round(n * test_size))
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def digits(test_size: float = 0.2, seed: int = 0) -> Dataset:
+    """scikit-learn's bundled handwritten digits (1797 images of 8×8 pixels, 10 classes), no network.
+
+    Images are float32 of shape ``(N, 1, 8, 8)`` scaled to ``[0, 1]`` (pixel / 16); labels are int64.
+    The split is a seeded random permutation: ``round(1797 · test_size)`` test images.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy((bunch.images / 16.0).astype(np.float32)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    train, test = _split(len(labels), test_size, seed)
+    return Dataset(
+        images[train], labels[train], images[test], labels[test], "digits", "classification", num_classes=10
+    )
+
+
+def diabetes(test_size: float = 0.2, seed: int = 0) -> Dataset:
+    """scikit-learn's bundled diabetes regression (442 patients, 10 features, disease progression).
+
+    Features and target are standardized, ``(x − mean) / std`` (population std), with the statistics of
+    the *training* split applied to both splits so that nothing about the test set leaks into training.
+    """
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(scaled=False)
+    x, y = bunch.data.astype(np.float64), bunch.target.astype(np.float64)
+    train, test = _split(len(y), test_size, seed)
+    mx, sx = x[train].mean(axis=0), x[train].std(axis=0)
+    my, sy = y[train].mean(), y[train].std()
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.float32))
+
+    x, y = (x - mx) / sx, (y - my) / sy
+    return Dataset(
+        tensor(x[train]), tensor(y[train]), tensor(x[test]), tensor(y[test]), "diabetes", "regression"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- IDX
+
+_IDX_TYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def _open_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"IDX file not found: {path}") from None
+    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: broken gzip stream ({e})") from None
+    return raw
+
+
+def read_idx(path: str | os.PathLike[str]) -> torch.Tensor:
+    """Read an IDX file (the MNIST format), gzip-compressed or not, checking its whole layout.
+
+    Layout: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
+    0x0E float64), the number of dimensions, each dimension as a big-endian uint32, then exactly
+    ``prod(dims)`` big-endian values.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        DataError: bad magic number, unknown type, or a body shorter or longer than the header says.
+    """
+    path = Path(path)
+    raw = _open_bytes(path)
+    if len(raw) < 4:
+        raise DataError(f"{path}: {len(raw)} bytes, too short for an IDX header")
+    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
+        raise DataError(
+            f"{path}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000TTNN "
+            f"(TT a type code in {sorted(_IDX_TYPES)}, NN >= 1 dimensions)"
+        )
+    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated header ({len(raw)} bytes, the {ndim} dimensions need {header})")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        state = "truncated" if len(raw) < expected else "has trailing bytes"
+        raise DataError(
+            f"{path}: {state}: {len(raw)} bytes, but dimensions {dims} of {dtype.itemsize}-byte values "
+            f"need {expected}"
+        )
+    values = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    return torch.from_numpy(values.astype(dtype.newbyteorder("=")))
+
+
+def write_idx(path: str | os.PathLike[str], values: torch.Tensor | np.ndarray) -> Path:
+    """Write ``values`` as an IDX file (gzip-compressed when ``path`` ends in ``.gz``), atomically."""
+    a = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
+    code = codes.get(a.dtype.newbyteorder("="))
+    if code is None:
+        raise TypeError(
+            f"Invalid values dtype: {a.dtype}; IDX stores uint8, int8, int16, int32, float32, float64"
+        )
+    if a.ndim == 0 or a.ndim > 255:
+        raise ValueError(f"Invalid values shape: {a.shape}; IDX stores 1 to 255 dimensions")
+    body = bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, dtype=">u4").tobytes()
+    body += a.astype(_IDX_TYPES[code]).tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        body = gzip.compress(body, mtime=0)
+    _atomic_write(path, body)
+    return path
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------- Fashion-MNIST
+
+
+def _fashion_file(root: Path, gz_name: str, download: bool) -> Path:
+    """The file for ``gz_name`` in ``root`` (plain or gzip), downloading the gzip file when allowed."""
+    plain = root / gz_name.removesuffix(".gz")
+    for candidate in (plain, root / gz_name):
+        if candidate.is_file():
+            return candidate
+    if not download:
+        raise FileNotFoundError(
+            f"Fashion-MNIST file missing: neither {plain} nor {root / gz_name} exists (download=False)"
+        )
+    failures = []
+    for mirror in FASHION_MNIST_MIRRORS:
+        url = mirror + gz_name
+        try:
+            return download_file(url, root / gz_name, checksum=("md5", FASHION_MNIST_MD5[gz_name]))
+        except (DownloadError, DataError) as e:
+            failures.append(str(e))
+    tried = "; ".join(failures)
+    raise DownloadError(
+        f"could not download Fashion-MNIST's {gz_name} into {root}: {tried}. Without a network, copy the "
+        f"four files ({', '.join(FASHION_MNIST_MD5)}) into {root}, or use descend.data.digits(), which "
+        "needs no download"
+    )
+
+
+# The module-level name lets tests and callers swap the transport (e.g. for a proxy-aware one).
+download_file: Callable[..., Path] = download
+
+
+def fashion_mnist(root: str | os.PathLike[str] | None = None, download: bool = True) -> Dataset:
+    """Fashion-MNIST (Zalando's 28×28 clothing images, 10 classes; 60000 train, 10000 test).
+
+    Looks for the four standard files in ``root`` (default ``cache_dir() / "fashion-mnist"``), each
+    either plain (``train-images-idx3-ubyte``) or gzip (``train-images-idx3-ubyte.gz``); missing ones are
+    downloaded once, when ``download`` is true, from :data:`FASHION_MNIST_MIRRORS` and checked against
+    the published MD5 sums. Images are float32 of shape ``(N, 1, H, W)`` scaled to ``[0, 1]``; labels
+    are int64 in ``0..9``.
+
+    Raises:
+        FileNotFoundError: a file is missing and ``download`` is false.
+        DownloadError: a file is missing and no mirror could be reached (the message lists what to copy).
+        DataError: a file is not a valid IDX file, or images and labels do not match.
+    """
+    folder = Path(root).expanduser() if root is not None else cache_dir() / "fashion-mnist"
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        img_path = _fashion_file(folder, f"{prefix}-images-idx3-ubyte.gz", download)
+        lab_path = _fashion_file(folder, f"{prefix}-labels-idx1-ubyte.gz", download)
+        images, labels = read_idx(img_path), read_idx(lab_path)
+        if images.ndim != 3 or images.dtype != torch.uint8:
+            raise DataError(
+                f"{img_path}: images of shape {tuple(images.shape)} and dtype {images.dtype}; "
+                "expected uint8 of shape (N, rows, cols)"
+            )
+        if labels.ndim != 1 or labels.dtype != torch.uint8 or labels.shape[0] != images.shape[0]:
+            raise DataError(
+                f"{lab_path}: labels of shape {tuple(labels.shape)} for {images.shape[0]} images in "
+                f"{img_path}; expected one uint8 label per image"
+            )
+        if labels.numel() and int(labels.max()) >= len(FASHION_MNIST_CLASSES):
+            raise DataError(f"{lab_path}: label {int(labels.max())} out of range 0..9")
+        parts[split] = (images.unsqueeze(1).float() / 255.0, labels.long())
+    return Dataset(*parts["train"], *parts["test"], "fashion-mnist", "classification", num_classes=10)
+
+
+# ---------------------------------------------------------------------------------------- by name
+
+_LOADERS: dict[str, Callable[..., Dataset]] = {
+    "digits": digits,
+    "diabetes": diabetes,
+    "airfoil": airfoil_dataset,
+    "fashion-mnist": fashion_mnist,
+}
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`load`."""
+    return list(_LOADERS)
+
+
+def load(name: str, **options: Any) -> Dataset:
+    """A :class:`Dataset` by name (``"digits"``, ``"diabetes"``, ``"airfoil"`` with ``path=...``,
+    ``"fashion-mnist"``), passing ``options`` to its loader."""
+    try:
+        loader = _LOADERS[name]
+    except KeyError:
+        raise ValueError(f"Invalid dataset name: {name!r}; expected one of {names()}") from None
+    return loader(**options)
