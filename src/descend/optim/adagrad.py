@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, nonnegative, on
+from descend.optim.base import Optimizer, Scalars, accumulator, flag, nonnegative, on
 
 
 class Adagrad(Optimizer):
@@ -39,6 +38,7 @@ class Adagrad(Optimizer):
     """
 
     accepts_sparse = True
+    eager_state = True
 
     def __init__(
         self,
@@ -69,8 +69,7 @@ class Adagrad(Optimizer):
 
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        init = group["initial_accumulator_value"]
-        return {"sum": torch.full_like(param, init, memory_format=torch.preserve_format)}
+        return {"sum": accumulator(param, group["initial_accumulator_value"])}
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:

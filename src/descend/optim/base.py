@@ -203,12 +203,18 @@ class Optimizer(torch.optim.Optimizer):
     counts_steps: ClassVar[bool] = True
     #: Whether sparse gradients are accepted (densified before the rule).
     accepts_sparse: ClassVar[bool] = False
+    #: Whether state is created at construction (torch's Adagrad does, and its step expects it).
+    eager_state: ClassVar[bool] = False
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.check(defaults)
         if defaults.get("fused") and defaults.get("foreach"):
             raise ValueError("Invalid foreach and fused: both True; expected at most one of them to be True")
         super().__init__(params, defaults)
+        if self.eager_state:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    self._state_of(p, group)
 
     # ---- what an algorithm defines ----------------------------------------------------------------------
 
@@ -284,6 +290,14 @@ class Optimizer(torch.optim.Optimizer):
             g = g.to_dense()
         return -g if group.get("maximize") else g
 
+    def _state_of(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        state = self.state[p]
+        if not state:
+            if self.counts_steps:
+                state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+            state.update(self.init_state(p, group))
+        return state
+
     def _step_group(self, group: dict[str, Any]) -> None:
         if group.get("fused"):
             raise RuntimeError(
@@ -295,11 +309,7 @@ class Optimizer(torch.optim.Optimizer):
             if p.grad is None:
                 continue
             g = self._gradient(p.grad, group)
-            state = self.state[p]
-            if not state:
-                if self.counts_steps:
-                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-                state.update(self.init_state(p, group))
+            state = self._state_of(p, group)
             if self.counts_steps:
                 state["step"] += 1
                 step = float(state["step"].item())
@@ -343,6 +353,12 @@ class Optimizer(torch.optim.Optimizer):
                 state[k] = _stored(t, param)
 
 
+def accumulator(param: Tensor, start: float) -> Tensor:
+    """A state tensor filled with ``start``; for a complex parameter both parts start there, as in torch."""
+    fill = complex(start, start) if param.is_complex() else start
+    return torch.full_like(param, fill, memory_format=torch.preserve_format)
+
+
 def bias_corrections(beta1: Any, beta2: Any, step: float) -> tuple[Any, Any]:
     """Adam's bias corrections ``1 − β1^t`` and ``1 − β2^t``."""
     return 1 - beta1**step, 1 - beta2**step
@@ -352,6 +368,7 @@ __all__ = [
     "Optimizer",
     "Scalars",
     "TensorList",
+    "accumulator",
     "betas_pair",
     "bias_corrections",
     "flag",

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.adam import adam_rule, adam_scalars, check_adam
-from descend.optim.base import Optimizer, Scalars, nonnegative
+from descend.optim.base import Optimizer, Scalars, accumulator, nonnegative
 
 
 def _yogi_second_moment(s: Any, g: Any, h: Scalars) -> Any:
@@ -78,7 +78,5 @@ class Yogi(Optimizer):
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {
             "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.full_like(
-                param, group["initial_accumulator_value"], memory_format=torch.preserve_format
-            ),
+            "exp_avg_sq": accumulator(param, group["initial_accumulator_value"]),
         }
