@@ -1,0 +1,419 @@
+"""Tests for descend.train on tiny problems whose answers are known in closed form."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from descend import data
+from descend.train import History, NonFiniteLossError, accuracy, evaluate, fit, squared_loss
+
+
+def linear_problem(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    return data.linear_synthetic(n, [2.0, -3.4, 0.5], 4.2, noise=0.1, seed=seed)
+
+
+def least_squares_loss(x: torch.Tensor, y: torch.Tensor) -> float:
+    """The smallest value of mean((Xw + b − y)²)/2, from the normal equations in float64."""
+    a = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+    coef = torch.linalg.lstsq(a, y.double().unsqueeze(1)).solution
+    return float(((a @ coef).squeeze(1) - y.double()).pow(2).mean() / 2)
+
+
+def linear_model(d: int = 3, seed: int = 0) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(d, 1)
+
+
+def quiet_fit(model, optimizer, dataset, **kw):
+    kw.setdefault("progress", False)
+    return fit(model, kw.pop("loss", squared_loss), optimizer, dataset, **kw)
+
+
+# --------------------------------------------------------------------------------------- convergence
+
+
+def test_full_batch_gradient_descent_reaches_the_least_squares_loss():
+    x, y = linear_problem()
+    model = linear_model()
+    history = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.5), (x, y), epochs=200, batch_size=64)
+    best = least_squares_loss(x, y)
+    assert history.status == "finished" and len(history) == 201
+    assert history["train_loss"][0] > 10 * best
+    assert history.final("train_loss") == pytest.approx(best, rel=1e-4)
+
+
+def test_minibatch_sgd_gets_close_to_the_least_squares_loss_and_decreases():
+    x, y = linear_problem()
+    model = linear_model()
+    history = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.05), (x, y), epochs=40, batch_size=8)
+    best = least_squares_loss(x, y)
+    losses = history["train_loss"]
+    assert losses[0] > losses[1] > losses[2]
+    assert best <= history.final("train_loss") < 1.1 * best
+
+
+# ---------------------------------------------------------------------------------- evaluation points
+
+
+def test_evaluation_every_k_examples_lands_after_each_crossing():
+    x, y = linear_problem(64)
+    model = linear_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    history = quiet_fit(model, opt, (x, y), epochs=2, batch_size=8, eval_every=20)
+    # Batches of 8: the counts 24, 40, 64, ... are the first to reach 20, 40, 60, ...; 128 is the end.
+    assert history["examples"] == [0, 24, 40, 64, 80, 104, 120, 128]
+    assert history["step"] == [0, 3, 5, 8, 10, 13, 15, 16]
+    assert history["epoch"] == [e / 64 for e in history["examples"]]
+
+
+def test_evaluation_per_epoch_with_a_short_last_batch():
+    x, y = linear_problem(10)
+    model = linear_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    history = quiet_fit(model, opt, (x, y), epochs=3, batch_size=4)
+    assert history["examples"] == [0, 10, 20, 30] and history["step"] == [0, 3, 6, 9]
+    assert history["epoch"] == [0.0, 1.0, 2.0, 3.0]
+    dropped = quiet_fit(linear_model(), torch.optim.SGD(model.parameters(), lr=0.01), (x, y), epochs=2,
+                        batch_size=4, drop_last=True, eval_at_start=False)  # fmt: skip
+    assert dropped["examples"] == [8, 16] and dropped["step"] == [2, 4]
+
+
+def test_recorded_loss_is_the_whole_training_set_loss_of_the_final_model():
+    x, y = linear_problem(40)
+    model = linear_model()
+    history = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=3, batch_size=7)
+    with torch.no_grad():
+        direct = float(squared_loss(model(x), y))
+    assert history.final("train_loss") == pytest.approx(direct, rel=1e-6)
+    assert history["seconds"][0] == 0.0 and history["seconds"] == sorted(history["seconds"])
+
+
+def test_running_train_loss_is_the_mean_of_the_minibatch_losses():
+    x, y = linear_problem(48)
+    model = linear_model()
+    # lr=0 keeps the model fixed, so the mean of the epoch's minibatch losses (every example once, in
+    # equal batches) must equal the loss over the whole set.
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    history = quiet_fit(model, opt, (x, y), epochs=2, batch_size=12, train_eval="running")
+    with torch.no_grad():
+        full = float(squared_loss(model(x), y))
+    assert history["train_loss"] == pytest.approx([full] * 3, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- sampling
+
+
+class Recorder(nn.Module):
+    """y = w·x₀, remembering which examples (x₀ is the example's index) each training batch held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.batches: list[list[int]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.batches.append(x[:, 0].long().tolist())
+        return x[:, 0] * self.w
+
+
+def sampled(n: int, batch_size: int, epochs: int, **kw) -> list[list[int]]:
+    model = Recorder()
+    x = torch.arange(n, dtype=torch.float32).unsqueeze(1)
+    quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.0), (x, torch.zeros(n)), epochs=epochs,
+              batch_size=batch_size, eval_at_start=False, **kw)  # fmt: skip
+    return model.batches
+
+
+def test_without_replacement_each_epoch_is_a_permutation():
+    batches = sampled(50, 5, epochs=3, seed=7)
+    assert len(batches) == 30 and all(len(b) == 5 for b in batches)
+    epochs = [[i for b in batches[e * 10 : (e + 1) * 10] for i in b] for e in range(3)]
+    assert all(sorted(e) == list(range(50)) for e in epochs)
+    assert epochs[0] != epochs[1] != epochs[2] and epochs[0] != list(range(50))
+    assert sampled(50, 5, epochs=3, seed=7) == batches
+    assert sampled(50, 5, epochs=3, seed=8) != batches
+
+
+def test_with_replacement_draws_independently_with_the_same_batch_sizes():
+    batches = sampled(50, 5, epochs=2, seed=7, replacement=True)
+    assert [len(b) for b in batches] == [5] * 20
+    flat = [i for b in batches for i in b]
+    assert all(0 <= i < 50 for i in flat)
+    # 100 uniform draws from 50: a repeat within an epoch is all but certain (no repeat: 50!/50^50).
+    assert len({i for b in batches[:10] for i in b}) < 50
+    assert sampled(50, 5, epochs=2, seed=7, replacement=True) == batches
+    short = sampled(12, 5, epochs=1, replacement=True)
+    assert [len(b) for b in short] == [5, 5, 2]
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+
+
+def mlp(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    # Dropout consumes torch's global generator during training: resuming must restore it too.
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 1))
+
+
+def adam_run(model: nn.Module):
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.97**t)
+    return opt, sched
+
+
+def without_seconds(history: History) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history.records]
+
+
+@pytest.mark.parametrize(
+    ("first_stop", "options"),
+    [
+        ({"epochs": 2}, {}),
+        ({"epochs": 4, "max_steps": 8}, {"eval_every": 20}),  # mid-epoch: 11 batches per epoch
+        ({"epochs": 4, "max_steps": 13, "checkpoint_every": 5}, {"replacement": True}),
+    ],
+)
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, first_stop, options):
+    x, y = linear_problem(64)
+    tx, ty = linear_problem(16, seed=1)
+    dataset = (x, y, tx, ty)
+    kw = {"batch_size": 6, "seed": 3, **options}
+
+    model_a = mlp(0)
+    opt, sched = adam_run(model_a)
+    straight = quiet_fit(model_a, opt, dataset, epochs=4, scheduler=sched, **kw)
+
+    path = tmp_path / "run.ckpt"
+    model_b = mlp(0)
+    opt, sched = adam_run(model_b)
+    stopped = quiet_fit(model_b, opt, dataset, scheduler=sched, checkpoint=path, **first_stop, **kw)
+    assert stopped.status == ("max_steps" if "max_steps" in first_stop else "finished")
+    assert stopped.final("step") < straight.final("step")
+    torch.manual_seed(12345)  # whatever happens between the two halves must not matter
+
+    model_c = mlp(99)  # different initial weights: everything must come from the checkpoint
+    opt, sched = adam_run(model_c)
+    resumed = quiet_fit(model_c, opt, dataset, epochs=4, scheduler=sched, checkpoint=path, resume=True, **kw)
+
+    assert resumed.status == "finished"
+    for p, q in zip(model_a.parameters(), model_c.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert without_seconds(resumed) == without_seconds(straight)
+    assert [f.name for f in tmp_path.iterdir()] == ["run.ckpt"]  # atomic writes leave no temporary file
+
+
+def test_resume_without_a_checkpoint_file_starts_afresh_and_writes_one(tmp_path):
+    x, y = linear_problem(16)
+    model = linear_model()
+    path = tmp_path / "sub" / "c.pt"
+    history = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=4,
+                        checkpoint=path, resume=True)  # fmt: skip
+    assert history.status == "finished" and path.is_file()
+    state = torch.load(path, weights_only=True)
+    assert state["position"]["step"] == 4 and state["position"]["epoch"] == 1
+    assert torch.equal(state["model"]["weight"], model.weight)
+
+
+def test_resume_refuses_a_checkpoint_from_different_settings(tmp_path):
+    x, y = linear_problem(16)
+    path = tmp_path / "c.pt"
+    model = linear_model()
+    quiet_fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=4, checkpoint=path
+    )
+    with pytest.raises(ValueError, match=r"written with batch_size=4, this call has batch_size=8"):
+        quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2, batch_size=8,
+                  checkpoint=path, resume=True)  # fmt: skip
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="Invalid checkpoint"):
+        quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2, batch_size=4,
+                  checkpoint=path, resume=True)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------- non-finite
+
+
+def diverging(on_nonfinite: str = "stop", eval_every: int = 8):
+    x, y = linear_problem(32)
+    model = linear_model()
+    opt = torch.optim.SGD(model.parameters(), lr=50.0)  # far beyond 2/λ_max: the iterates blow up
+    history = quiet_fit(model, opt, (x, y), epochs=50, batch_size=8, eval_every=eval_every,
+                        on_nonfinite=on_nonfinite)  # fmt: skip
+    return model, history
+
+
+def test_non_finite_loss_at_an_evaluation_stops_and_keeps_the_history():
+    _, history = diverging(eval_every=8)
+    assert history.status == "non-finite" and not history.ok
+    assert history.message.startswith(
+        f"non-finite loss at the evaluation after update {history.final('step')}"
+    )
+    assert not math.isfinite(history.final("train_loss"))
+    losses = history["train_loss"]
+    assert len(losses) >= 4 and math.isfinite(losses[0]) and losses[2] > losses[1] > losses[0]
+    assert history["step"] == list(range(len(history)))
+
+
+def test_non_finite_minibatch_loss_stops_before_the_update():
+    model, history = diverging(eval_every=10**9)
+    assert history.status == "non-finite"
+    assert "non-finite training loss" in history.message and "before that update" in history.message
+    assert len(history) == 1 and math.isfinite(history.final("train_loss"))  # only the initial model
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_non_finite_loss_can_raise_with_the_history():
+    _, stopped = diverging()
+    with pytest.raises(NonFiniteLossError, match="non-finite") as info:
+        diverging("raise")
+    assert without_seconds(info.value.history) == without_seconds(stopped)
+    assert info.value.history.status == "non-finite"
+
+
+# ------------------------------------------------------------------------------------ classification
+
+
+def blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    centers = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
+    return centers[labels] + 0.7 * torch.randn(n, 2, generator=g), labels
+
+
+def test_classification_records_accuracy_on_train_and_test():
+    x, y = blobs(90, 0)
+    tx, ty = blobs(30, 1)
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    history = quiet_fit(model, opt, (x, y, tx, ty), loss=nn.functional.cross_entropy, epochs=5, batch_size=10)
+    assert {"train_acc", "test_acc", "test_loss"} <= set(history.columns())
+    with torch.no_grad():
+        assert history.final("test_acc") == pytest.approx(float((model(tx).argmax(1) == ty).float().mean()))
+        assert history.final("train_loss") == pytest.approx(float(nn.functional.cross_entropy(model(x), y)))
+    assert history.final("train_acc") > 0.85 and history["train_acc"][0] < 0.7
+    assert history.config["optimizer"] == "SGD" and history.config["hyperparameters"]["momentum"] == 0.9
+
+
+def test_accuracy_and_evaluate():
+    out = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    assert float(accuracy(out, torch.tensor([1, 0, 0, 0]))) == 0.75
+    assert float(accuracy(torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1, 0, 0]))) == pytest.approx(2 / 3)
+    x, y = linear_problem(50)
+    model = linear_model()
+    chunked = evaluate(model, squared_loss, x, y, batch_size=7)
+    with torch.no_grad():
+        assert chunked["loss"] == pytest.approx(float(squared_loss(model(x), y)), rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_scheduler_is_stepped_per_update_or_per_epoch(interval):
+    x, y = linear_problem(20)
+    model = linear_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5**t)
+    history = quiet_fit(
+        model, opt, (x, y), epochs=3, batch_size=5, scheduler=sched, scheduler_interval=interval
+    )
+    counts = history["step"] if interval == "step" else [int(e) for e in history["epoch"]]
+    assert history["lr"] == pytest.approx([0.1 * 0.5**c for c in counts])
+
+
+# ----------------------------------------------------------------------------------- history files
+
+
+def test_history_json_and_csv_round_trip(tmp_path):
+    x, y = blobs(40, 0)
+    tx, ty = blobs(20, 1)
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    history = quiet_fit(model, opt, (x, y, tx, ty), loss=nn.functional.cross_entropy, epochs=2, batch_size=8)
+    history.records[1]["test_loss"] = math.nan  # non-finite values must survive as NaN
+    back = History.from_json(history.to_json(tmp_path / "h.json"))
+    assert back.status == history.status and back.message == history.message and back.config == history.config
+    assert json.loads((tmp_path / "h.json").read_text())["records"][1]["test_loss"] is None
+    from_csv = History.from_csv(history.to_csv(tmp_path / "h.csv"))
+    for copy in (back, from_csv):
+        assert copy.columns() == history.columns()
+        for a, b in zip(copy.records, history.records, strict=True):
+            assert a.keys() == b.keys()
+            assert all((math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
+    assert isinstance(from_csv.final("step"), int)
+    assert (tmp_path / "h.csv").read_text().splitlines()[0] == ",".join(history.columns())
+
+
+def test_history_access():
+    h = History(
+        [{"step": 0, "train_loss": 3.0}, {"step": 5, "train_loss": 1.0}, {"step": 9, "train_loss": 2.0}]
+    )
+    assert h.final("train_loss") == 2.0 and h.best("train_loss") == 1.0 and h.best("step", "max") == 9
+    assert h["step"] == [0, 5, 9] and len(h) == 3
+    with pytest.raises(KeyError, match="test_loss"):
+        h.final("test_loss")
+    with pytest.raises(IndexError, match="empty"):
+        History().final("train_loss")
+
+
+# -------------------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"epochs": 0}, ValueError, "Invalid epochs: 0; expected epochs > 0"),
+        ({"batch_size": -2}, ValueError, "Invalid batch_size: -2; expected batch_size > 0"),
+        ({"batch_size": 2.5}, TypeError, "Invalid batch_size: 2.5"),
+        ({"eval_every": 0}, ValueError, "Invalid eval_every: 0"),
+        ({"max_steps": -1}, ValueError, "Invalid max_steps: -1"),
+        ({"seed": -1}, ValueError, "Invalid seed: -1"),
+        ({"train_eval": "some"}, ValueError, "Invalid train_eval: 'some'"),
+        ({"scheduler_interval": "batch"}, ValueError, "Invalid scheduler_interval: 'batch'"),
+        ({"on_nonfinite": "ignore"}, ValueError, "Invalid on_nonfinite: 'ignore'"),
+        ({"resume": True}, ValueError, "Invalid resume: True without a checkpoint"),
+        ({"checkpoint_every": 3}, ValueError, "Invalid checkpoint_every: 3 without a checkpoint"),
+        ({"batch_size": 40, "drop_last": True}, ValueError, "Invalid batch_size: 40 with drop_last"),
+    ],
+)
+def test_fit_rejects_bad_arguments_naming_them(kwargs, error, message):
+    x, y = linear_problem(16)
+    model = linear_model()
+    settings = {"epochs": 1, "batch_size": 4, **kwargs}
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(".", r"\.")):
+        quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), **settings)
+
+
+def test_fit_rejects_bad_objects():
+    x, y = linear_problem(16)
+    model = linear_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="Invalid data: dict"):
+        quiet_fit(model, opt, {"x": x}, epochs=1, batch_size=4)
+    with pytest.raises(ValueError, match="same number of examples"):
+        quiet_fit(model, opt, (x, y[:5]), epochs=1, batch_size=4)
+    with pytest.raises(TypeError, match="Invalid optimizer: str"):
+        quiet_fit(model, "sgd", (x, y), epochs=1, batch_size=4)
+    other = torch.optim.SGD(linear_model().parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(other, lambda t: 1.0)
+    with pytest.raises(ValueError, match="Invalid scheduler"):
+        quiet_fit(model, opt, (x, y), epochs=1, batch_size=4, scheduler=sched)
+    with pytest.raises(ValueError, match=r"Invalid loss value: \(16, 1\); expected a scalar"):
+        quiet_fit(model, opt, (x, y), epochs=1, batch_size=4, loss=lambda out, t: out)
+
+
+def test_callback_sees_every_record_and_progress_bar_runs():
+    x, y = linear_problem(16)
+    model = linear_model()
+    seen = []
+    history = fit(model, squared_loss, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2,
+                  batch_size=4, progress=True, callback=seen.append)  # fmt: skip
+    assert seen == history.records and len(seen) == 3
