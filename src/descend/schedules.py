@@ -35,17 +35,21 @@ How these relate to the chapter's definitions (d2l, "Learning Rate Scheduling" a
 Descent"):
 
 - ``cosine`` is d2l's ``CosineScheduler(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr)``
-  with ``max_steps = max_update``, and equals it at every step from 0 on. d2l's object keeps the last
-  value it computed and returns it past ``max_update``, so the first call made past ``max_update`` returns
-  ``base_lr`` instead of ``final_lr``; ours is ``final_lr`` at every step ≥ ``max_steps``.
+  with ``max_steps = max_update``, and equals it at every step from 0 to ``max_update``. Past
+  ``max_update`` d2l's object returns the last value it computed, and fails (``AttributeError``) when its
+  first call is past ``max_update``, since it has computed none; ours is ``final_lr`` at every step ≥
+  ``max_steps``, whatever was asked before. The book's training loop sets ``scheduler(epoch)`` after
+  epoch ``epoch``, so its epoch k trains with the value of k − 1; :class:`LRScheduler` gives update k
+  the value of step k.
 - ``factor`` is d2l's ``FactorScheduler(factor, stop_factor_lr, base_lr)`` without its state and its
   off-by-one: d2l multiplies on every call (ignoring the step it is given), so its first call already
   returns ``base_lr·factor``; ours returns ``base_lr`` at step 0 and ``base_lr·factor^t`` at step t.
 - ``multi_factor`` is the chapter's ``MultiStepLR(milestones, gamma)`` (torch): the decay takes effect at
-  the milestone step itself. MXNet's ``MultiFactorScheduler`` (the book's MXNet tab) decays one update
-  later; pass ``milestones + 1`` to reproduce it. The book's plotting helper steps the torch scheduler
-  (and the optimizer) to read each value, so plotting before training advances the schedule the run then
-  uses; evaluating ``schedule(torch.arange(n))`` has no effect on anything.
+  the milestone step itself. MXNet's ``MultiFactorScheduler`` (the book's MXNet tab) decays once the
+  update count exceeds a milestone, one update later; pass each milestone + 1 to reproduce it. The
+  book's plotting helper steps the torch scheduler (and the optimizer) to read each value, so plotting
+  before training advances the schedule the run then uses; evaluating ``schedule(torch.arange(n))`` has
+  no effect on anything.
 - ``polynomial`` and ``exponential`` are the SGD section's η₀(βt + 1)^(−α) and η₀e^(−λt) (``rate`` is λ).
   The book's code increments its global ``t`` before computing the rate, so its first update uses
   η(1); ours uses η(0) = η₀. d2l's ``SquareRootScheduler(lr)`` is ``polynomial(lr)`` exactly.
@@ -55,7 +59,7 @@ Torch's schedulers are stateful and recursive; these closed forms equal them whe
 warmup is ``CosineAnnealingLR`` up to ``T_max`` (torch's keeps oscillating after it, ours stays at
 ``final_lr``), ``linear`` is ``LinearLR``, ``polynomial_decay`` with ``final_lr=0`` is ``PolynomialLR``,
 ``cosine_warm_restarts`` is ``CosineAnnealingWarmRestarts`` and ``one_cycle`` is ``OneCycleLR``'s learning
-rate (momentum cycling is not a learning-rate schedule and is left to the optimizer).
+rate (torch's ``cycle_momentum`` changes the momentum, not the learning rate, and is not reproduced).
 
 :class:`LRScheduler` drives any ``torch.optim.Optimizer`` with a schedule:
 
@@ -71,8 +75,8 @@ rate (momentum cycling is not a learning-rate schedule and is left to the optimi
 ...     sched.step()
 >>> sched.get_last_lr()  # step 5: warmup done
 [0.3]
->>> warm_then_decay = schedules.join([schedules.constant(0.1), schedules.exponential(0.1, 0.5)], [10])
->>> warm_then_decay(torch.tensor([9, 10, 12]))
+>>> hold_then_decay = schedules.join([schedules.constant(0.1), schedules.exponential(0.1, 0.5)], [10])
+>>> hold_then_decay(torch.tensor([9, 10, 12]))
 tensor([0.1000, 0.1000, 0.0368], dtype=torch.float64)
 """
 
@@ -638,6 +642,8 @@ class one_cycle(Schedule):
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_lr", _lr("max_lr", self.max_lr))
         object.__setattr__(self, "total_steps", _integer("total_steps", self.total_steps, 1))
+        if not isinstance(self.three_phase, bool):
+            raise TypeError(f"Invalid three_phase: {self.three_phase!r}; expected a bool")
         pct = _real("pct_start", self.pct_start)
         highest = 0.5 if self.three_phase else 1.0
         if not 0 <= pct <= highest:
@@ -650,8 +656,6 @@ class one_cycle(Schedule):
             raise ValueError(f"Invalid anneal_strategy: {self.anneal_strategy!r}; expected 'cos' or 'linear'")
         object.__setattr__(self, "div_factor", _positive("div_factor", self.div_factor))
         object.__setattr__(self, "final_div_factor", _positive("final_div_factor", self.final_div_factor))
-        if not isinstance(self.three_phase, bool):
-            raise TypeError(f"Invalid three_phase: {self.three_phase!r}; expected a bool")
 
     def _phases(self) -> list[tuple[float, float, float]]:
         """(last step, start value, end value) of each phase, as torch's ``OneCycleLR`` lays them out."""
