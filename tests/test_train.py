@@ -417,3 +417,32 @@ def test_callback_sees_every_record_and_progress_bar_runs():
     history = fit(model, squared_loss, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2,
                   batch_size=4, progress=True, callback=seen.append)  # fmt: skip
     assert seen == history.records and len(seen) == 3
+
+
+def test_fit_on_a_dataset_object_with_a_test_split():
+    ds = data.diabetes(seed=0)
+    model = linear_model(10)
+    history = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.5), ds, epochs=300, batch_size=1000,
+                        eval_every=354 * 50)  # fmt: skip
+    assert history.config["dataset"] == "diabetes" and history.config["n_test"] == 88
+    assert history.final("train_loss") == pytest.approx(least_squares_loss(ds.train_x, ds.train_y), rel=1e-3)
+    assert set(history.columns()) >= {"test_loss"} and "train_acc" not in history.columns()
+
+
+def test_descend_optimizers_and_schedules_resume_exactly(tmp_path):
+    from descend import optim, schedules
+
+    x, y = linear_problem(40)
+
+    def run(seed: int, **kw) -> tuple[nn.Module, History]:
+        model = mlp(seed)
+        opt = optim.Adam(model.parameters(), lr=0.02)
+        sched = schedules.LRScheduler(opt, schedules.cosine(0.02, max_steps=25))
+        return model, quiet_fit(model, opt, (x, y), epochs=3, batch_size=4, scheduler=sched, **kw)
+
+    model_a, straight = run(0)
+    run(0, checkpoint=tmp_path / "c.pt", max_steps=13)
+    model_b, resumed = run(7, checkpoint=tmp_path / "c.pt", resume=True)
+    assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters(), strict=True))
+    assert without_seconds(resumed) == without_seconds(straight)
+    assert straight["lr"][0] == 0.02 and straight.final("lr") == 0.0

@@ -377,7 +377,6 @@ class _Run:
     def train_step(self, idx: torch.Tensor) -> float:
         """Forward, backward and update on one minibatch; returns its loss (the update is skipped when
         the loss is not finite)."""
-        self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         xb, yb = self.x[idx], self.y[idx]
         out = self.model(xb)
@@ -716,6 +715,8 @@ def _loop(run: _Run) -> History:
     if s["max_steps"] is not None:
         total = min(total, s["max_steps"])
     bar = _progress_bar(s["progress"], total, pos.step, run.history.config)
+    # Training mode once: evaluate() switches to eval mode and restores this on the way out.
+    run.model.train()
     try:
         while pos.epoch < s["epochs"]:
             while pos.batch < run.steps_per_epoch:
