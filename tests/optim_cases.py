@@ -1,4 +1,4 @@
-"""Shared cases for the optimizer tests: configurations, parameter sets and a deterministic gradient driver."""
+"""Shared cases for the optimizer tests: configurations, parameter sets, a deterministic gradient driver."""
 
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ def config_id(config: tuple[str, dict]) -> str:
     return name + ("-" + "-".join(f"{k}={v}" for k, v in kwargs.items()) if kwargs else "")
 
 
-def make_params(dtype: torch.dtype = torch.float32, seed: int = 0, complex_: bool = False) -> list[torch.Tensor]:
-    """Mixed shapes, a non-contiguous and a zero-size parameter, a frozen one, and optionally a complex one."""
+def make_params(
+    dtype: torch.dtype = torch.float32, seed: int = 0, complex_: bool = False
+) -> list[torch.Tensor]:
+    """Mixed shapes, non-contiguous, zero-size and frozen parameters, and optionally a complex one."""
     gen = torch.Generator().manual_seed(seed)
     raw = [
         torch.randn(7, 5, generator=gen, dtype=dtype),

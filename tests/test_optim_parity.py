@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from optim_cases import CONFIGS, classes, clone_params, config_id, make_params, run, set_grads
 
 from descend import optim
+from optim_cases import CONFIGS, classes, clone_params, config_id, make_params, run, set_grads
 
 TOL = {torch.float32: {"rtol": 1e-6, "atol": 1e-6}, torch.float64: {"rtol": 1e-12, "atol": 1e-12}}
 
@@ -79,7 +79,8 @@ def test_sparse_gradients():
     emb_ours = torch.nn.Embedding(10, 3, sparse=True)
     emb_torch = torch.nn.Embedding(10, 3, sparse=True)
     emb_torch.load_state_dict(emb_ours.state_dict())
-    ours, theirs = optim.Adagrad(emb_ours.parameters(), lr=0.5), torch.optim.Adagrad(emb_torch.parameters(), lr=0.5)
+    ours = optim.Adagrad(emb_ours.parameters(), lr=0.5)
+    theirs = torch.optim.Adagrad(emb_torch.parameters(), lr=0.5)
     idx = torch.tensor([1, 3, 3, 7])
     for _ in range(4):
         for emb, opt in ((emb_ours, ours), (emb_torch, theirs)):

@@ -20,13 +20,16 @@ ALGORITHMS = {
     },
     "Adadelta": lambda d: {"rho": d.draw(st.floats(0.5, 0.99)), "eps": d.draw(st.floats(1e-8, 1e-3))},
     "Adam": lambda d: {
-        "lr": d.draw(st.floats(1e-4, 0.1)), "betas": (d.draw(st.floats(0.0, 0.99)), d.draw(st.floats(0.5, 0.9999))),
+        "lr": d.draw(st.floats(1e-4, 0.1)),
+        "betas": (d.draw(st.floats(0.0, 0.99)), d.draw(st.floats(0.5, 0.9999))),
         "amsgrad": d.draw(st.booleans()), "eps_root": d.draw(st.sampled_from([0.0, 1e-8])),
     },
     "AdamW": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "weight_decay": d.draw(st.floats(0.0, 0.5))},
     "Yogi": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "eps": d.draw(st.floats(1e-6, 1e-2))},
 }  # fmt: skip
 
+names = st.sampled_from(sorted(ALGORITHMS))
+dtypes = st.sampled_from([torch.float32, torch.float64])
 shapes = st.lists(st.lists(st.integers(0, 5), min_size=0, max_size=3), min_size=1, max_size=4)
 
 
@@ -36,8 +39,7 @@ def tensors(data, dtype, shape_list, scale=1.0):
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), name=st.sampled_from(sorted(ALGORITHMS)), dtype=st.sampled_from([torch.float32, torch.float64]),
-       shape_list=shapes)  # fmt: skip
+@given(data=st.data(), name=names, dtype=dtypes, shape_list=shapes)
 def test_paths_agree_and_stay_finite(data, name, dtype, shape_list):
     kwargs = ALGORITHMS[name](data)
     cls = getattr(optim, name)
@@ -57,8 +59,7 @@ def test_paths_agree_and_stay_finite(data, name, dtype, shape_list):
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), name=st.sampled_from(sorted(ALGORITHMS)), dtype=st.sampled_from([torch.float32, torch.float64]),
-       shape_list=shapes)  # fmt: skip
+@given(data=st.data(), name=names, dtype=dtypes, shape_list=shapes)
 def test_zero_gradients_leave_parameters_unchanged(data, name, dtype, shape_list):
     kwargs = {**ALGORITHMS[name](data), "weight_decay": 0.0}
     start = tensors(data, dtype, shape_list)

@@ -6,9 +6,9 @@ import io
 
 import pytest
 import torch
-from optim_cases import CONFIGS, classes, clone_params, config_id, drive, make_params
 
 from descend import optim
+from optim_cases import CONFIGS, classes, clone_params, config_id, drive, make_params
 
 
 def roundtrip(state_dict: dict) -> dict:

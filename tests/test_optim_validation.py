@@ -22,7 +22,7 @@ BAD = [
     (optim.SGD, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, ValueError, r"dampening=0\.1"),
     (optim.SGD, {"lr": torch.tensor([0.1, 0.2])}, ValueError, r"Invalid lr: a tensor with 2 elements"),
     (optim.SGD, {"lr": "0.1"}, TypeError, r"Invalid lr: '0\.1'; expected a real number"),
-    (optim.Adam, {"betas": (1.0, 0.999)}, ValueError, r"Invalid beta at index 0: 1\.0; expected 0 <= beta < 1"),
+    (optim.Adam, {"betas": (1.0, 0.9)}, ValueError, r"Invalid beta at index 0: 1\.0; expected 0 <= beta < 1"),
     (optim.Adam, {"betas": (0.9, -0.1)}, ValueError, r"Invalid beta at index 1: -0\.1"),
     (optim.Adam, {"betas": (0.9,)}, ValueError, r"Invalid betas: \(0\.9,\); expected a pair"),
     (optim.Adam, {"eps": -1e-8}, ValueError, r"Invalid eps: -1e-08"),
