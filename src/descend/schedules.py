@@ -83,6 +83,7 @@ tensor([0.1000, 0.1000, 0.0368], dtype=torch.float64)
 from __future__ import annotations
 
 import abc
+import bisect
 import itertools
 import math
 import numbers
@@ -175,15 +176,18 @@ def _increasing_steps(name: str, value: Any) -> tuple[int, ...]:
 # the base class
 
 
-def _as_steps(step: Any) -> Tensor:
-    """The step(s) as a float64 tensor, after checking type and sign."""
-    if isinstance(step, Tensor):
-        if step.dtype == torch.bool or step.is_complex():
-            raise TypeError(f"Invalid step: tensor of dtype {step.dtype}; expected integer or real steps")
-        t = step.detach().to(torch.float64)
-        if t.numel() and bool((t < 0).any()):
-            raise ValueError(f"Invalid step: {t.min().item()!r}; expected step >= 0")
-        return t
+def _tensor_steps(step: Tensor) -> Tensor:
+    """A tensor of steps as float64, after checking its dtype and sign."""
+    if step.dtype == torch.bool or step.is_complex():
+        raise TypeError(f"Invalid step: tensor of dtype {step.dtype}; expected integer or real steps")
+    t = step.detach().to(torch.float64)
+    if t.numel() and bool((t < 0).any()):
+        raise ValueError(f"Invalid step: {t.min().item()!r}; expected step >= 0")
+    return t
+
+
+def _scalar_step(step: Any) -> float:
+    """An integer step as a float, after checking its type and sign."""
     if isinstance(step, bool):
         raise TypeError(f"Invalid step: {step!r}; expected an integer")
     try:
@@ -192,15 +196,82 @@ def _as_steps(step: Any) -> Tensor:
         raise TypeError(f"Invalid step: {step!r}; expected an integer or a tensor of steps") from None
     if index < 0:
         raise ValueError(f"Invalid step: {index}; expected step >= 0")
-    return torch.tensor(float(index), dtype=torch.float64)
+    return float(index)
+
+
+class _TensorMath:
+    """The operations every schedule is written with, on float64 tensors of steps."""
+
+    exp = staticmethod(torch.exp)
+    cos = staticmethod(torch.cos)
+    log = staticmethod(torch.log)
+    floor = staticmethod(torch.floor)
+    where = staticmethod(torch.where)
+
+    @staticmethod
+    def clamp(x: Tensor, low: float | None = None, high: float | None = None) -> Tensor:
+        return torch.clamp(x, low, high)
+
+    @staticmethod
+    def full(t: Tensor, value: float) -> Tensor:
+        return torch.full_like(t, value)
+
+    @staticmethod
+    def count_le(t: Tensor, edges: tuple[int, ...]) -> Tensor:
+        """How many of the sorted ``edges`` are ≤ each step (as float64)."""
+        bounds = torch.tensor(edges, dtype=torch.float64, device=t.device)
+        return torch.bucketize(t, bounds, right=True).to(torch.float64)
+
+    @staticmethod
+    def take(table: tuple[float, ...], index: Tensor) -> Tensor:
+        return torch.tensor(table, dtype=torch.float64, device=index.device)[index.long()]
+
+
+class _ScalarMath:
+    """The same operations on one float step: a training loop asks for one step per update, and
+    Python floats answer in microseconds where tensor operations take a hundred times longer."""
+
+    exp = staticmethod(math.exp)
+    cos = staticmethod(math.cos)
+    log = staticmethod(math.log)
+    floor = staticmethod(math.floor)
+
+    @staticmethod
+    def where(condition: bool, a: float, b: float) -> float:
+        return a if condition else b
+
+    @staticmethod
+    def clamp(x: float, low: float | None = None, high: float | None = None) -> float:
+        if low is not None:
+            x = max(x, low)
+        return x if high is None else min(x, high)
+
+    @staticmethod
+    def full(t: float, value: float) -> float:
+        return value
+
+    @staticmethod
+    def count_le(t: float, edges: tuple[int, ...]) -> int:
+        return bisect.bisect_right(edges, t)
+
+    @staticmethod
+    def take(table: tuple[float, ...], index: int) -> float:
+        return table[index]
+
+
+# what a schedule's formula receives: one float step or a float64 tensor of steps, and the matching math
+Steps = Any
+Math = type[_TensorMath] | type[_ScalarMath]
 
 
 class Schedule(abc.ABC):
     """A learning rate as a pure function of the step (step 0 is the first update).
 
-    Subclasses are frozen dataclasses that implement :meth:`_eval` on a float64 tensor of non-negative
-    steps with tensor operations, and :attr:`peak_lr`. Calling the schedule checks the step and returns
-    a ``float`` for an integer step, a ``float64`` tensor of the same shape for a tensor of steps.
+    Subclasses are frozen dataclasses that implement :attr:`peak_lr` and :meth:`_eval`, the formula,
+    written once with arithmetic operators and the functions of its ``xp`` argument (``exp``, ``cos``,
+    ``where``, ...), so that the same code evaluates a float64 tensor of steps with tensor operations
+    and one integer step with Python floats. Calling the schedule checks the step and returns a
+    ``float`` for an integer step, a ``float64`` tensor of the same shape for a tensor of steps.
     """
 
     @overload
@@ -210,13 +281,13 @@ class Schedule(abc.ABC):
     def __call__(self, step: Tensor) -> Tensor: ...
 
     def __call__(self, step: int | Tensor) -> float | Tensor:
-        t = _as_steps(step)
-        value = self._eval(t)
-        return value if isinstance(step, Tensor) else value.item()
+        if isinstance(step, Tensor):
+            return self._eval(_tensor_steps(step), _TensorMath)
+        return float(self._eval(_scalar_step(step), _ScalarMath))
 
     @abc.abstractmethod
-    def _eval(self, t: Tensor) -> Tensor:
-        """The learning rate at each of the float64 steps ``t`` (all ≥ 0)."""
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        """The learning rate at step(s) ``t`` (all ≥ 0), computed with ``xp``'s functions."""
 
     @property
     @abc.abstractmethod
@@ -237,8 +308,8 @@ class constant(Schedule):
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", _lr("lr", self.lr))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        return torch.full_like(t, self.lr)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return xp.full(t, self.lr)
 
     @property
     def peak_lr(self) -> float:
@@ -276,9 +347,9 @@ class factor(Schedule):
         object.__setattr__(self, "stop_factor_lr", stop)
         object.__setattr__(self, "every", _integer("every", self.every, 1))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        periods = torch.floor(t / self.every)
-        return torch.clamp_min(self.base_lr * self.factor**periods, self.stop_factor_lr)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        periods = xp.floor(t / self.every)
+        return xp.clamp(self.base_lr * self.factor**periods, low=self.stop_factor_lr)
 
     @property
     def peak_lr(self) -> float:
@@ -304,10 +375,8 @@ class multi_factor(Schedule):
         object.__setattr__(self, "milestones", _increasing_steps("milestones", self.milestones))
         object.__setattr__(self, "factor", _decay_factor("factor", self.factor))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        edges = torch.tensor(self.milestones, dtype=torch.float64, device=t.device)
-        passed = torch.bucketize(t, edges, right=True).to(torch.float64)
-        return self.base_lr * self.factor**passed
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return self.base_lr * self.factor ** xp.count_le(t, self.milestones)
 
     @property
     def peak_lr(self) -> float:
@@ -339,10 +408,8 @@ class piecewise_constant(Schedule):
         object.__setattr__(self, "boundaries", boundaries)
         object.__setattr__(self, "values", values)
 
-    def _eval(self, t: Tensor) -> Tensor:
-        edges = torch.tensor(self.boundaries, dtype=torch.float64, device=t.device)
-        table = torch.tensor(self.values, dtype=torch.float64, device=t.device)
-        return table[torch.bucketize(t, edges, right=True)]
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return xp.take(self.values, xp.count_le(t, self.boundaries))
 
     @property
     def peak_lr(self) -> float:
@@ -365,8 +432,8 @@ class exponential(Schedule):
         object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
         object.__setattr__(self, "rate", _nonnegative("rate", self.rate))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        return self.base_lr * torch.exp(-self.rate * t)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return self.base_lr * xp.exp(-self.rate * t)
 
     @property
     def peak_lr(self) -> float:
@@ -392,8 +459,8 @@ class polynomial(Schedule):
         object.__setattr__(self, "alpha", _nonnegative("alpha", self.alpha))
         object.__setattr__(self, "beta", _nonnegative("beta", self.beta))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        return self.base_lr * torch.pow(self.beta * t + 1.0, -self.alpha)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return self.base_lr * (self.beta * t + 1.0) ** (-self.alpha)
 
     @property
     def peak_lr(self) -> float:
@@ -425,8 +492,8 @@ class polynomial_decay(Schedule):
         object.__setattr__(self, "final_lr", _lr("final_lr", self.final_lr))
         object.__setattr__(self, "power", _positive("power", self.power))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        remaining = 1.0 - torch.clamp_max(t, self.total_steps) / self.total_steps
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        remaining = 1.0 - xp.clamp(t, high=self.total_steps) / self.total_steps
         return self.final_lr + (self.base_lr - self.final_lr) * remaining**self.power
 
     @property
@@ -434,11 +501,11 @@ class polynomial_decay(Schedule):
         return max(self.base_lr, self.final_lr)
 
 
-def _ramp(t: Tensor, start: float, end: float, steps: int) -> Tensor:
+def _ramp(t: Steps, xp: Math, start: float, end: float, steps: int) -> Steps:
     """start + (end − start)·min(t, steps)/steps, and ``end`` throughout when steps = 0."""
     if steps == 0:
-        return torch.full_like(t, end)
-    return start + (end - start) * torch.clamp_max(t, steps) / steps
+        return xp.full(t, end)
+    return start + (end - start) * xp.clamp(t, high=steps) / steps
 
 
 @dataclass(frozen=True)
@@ -463,8 +530,8 @@ class linear(Schedule):
         object.__setattr__(self, "end_lr", _lr("end_lr", self.end_lr))
         object.__setattr__(self, "steps", _integer("steps", self.steps, 1))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        return _ramp(t, self.start_lr, self.end_lr, self.steps)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return _ramp(t, xp, self.start_lr, self.end_lr, self.steps)
 
     @property
     def peak_lr(self) -> float:
@@ -493,17 +560,17 @@ class linear_warmup(Schedule):
         object.__setattr__(self, "warmup_steps", _integer("warmup_steps", self.warmup_steps, 0))
         object.__setattr__(self, "warmup_begin_lr", _lr("warmup_begin_lr", self.warmup_begin_lr))
 
-    def _eval(self, t: Tensor) -> Tensor:
-        return _ramp(t, self.warmup_begin_lr, self.base_lr, self.warmup_steps)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        return _ramp(t, xp, self.warmup_begin_lr, self.base_lr, self.warmup_steps)
 
     @property
     def peak_lr(self) -> float:
         return max(self.base_lr, self.warmup_begin_lr)
 
 
-def _half_cosine(progress: Tensor, start: float, end: float) -> Tensor:
+def _half_cosine(progress: Steps, xp: Math, start: float, end: float) -> Steps:
     """end + (start − end)(1 + cos(π·progress))/2: from ``start`` at 0 to ``end`` at 1."""
-    return end + (start - end) * (1.0 + torch.cos(math.pi * progress)) / 2.0
+    return end + (start - end) * (1.0 + xp.cos(math.pi * progress)) / 2.0
 
 
 @dataclass(frozen=True)
@@ -545,14 +612,14 @@ class cosine(Schedule):
         object.__setattr__(self, "warmup_steps", warmup)
         object.__setattr__(self, "warmup_begin_lr", _lr("warmup_begin_lr", self.warmup_begin_lr))
 
-    def _eval(self, t: Tensor) -> Tensor:
+    def _eval(self, t: Steps, xp: Math) -> Steps:
         w, total = self.warmup_steps, self.max_steps
-        warm = _ramp(t, self.warmup_begin_lr, self.base_lr, w)
+        warm = _ramp(t, xp, self.warmup_begin_lr, self.base_lr, w)
         # when w == T the cosine part has no steps: guard the 0/0, t >= T gives final_lr anyway
-        progress = torch.clamp((t - w) / max(total - w, 1), 0.0, 1.0)
-        decay = _half_cosine(progress, self.base_lr, self.final_lr)
-        decay = torch.where(t >= total, torch.full_like(t, self.final_lr), decay)
-        return torch.where(t < w, warm, decay)
+        progress = xp.clamp((t - w) / max(total - w, 1), 0.0, 1.0)
+        decay = _half_cosine(progress, xp, self.base_lr, self.final_lr)
+        decay = xp.where(t >= total, xp.full(t, self.final_lr), decay)
+        return xp.where(t < w, warm, decay)
 
     @property
     def peak_lr(self) -> float:
@@ -585,24 +652,24 @@ class cosine_warm_restarts(Schedule):
         object.__setattr__(self, "period_mult", _integer("period_mult", self.period_mult, 1))
         object.__setattr__(self, "min_lr", _lr("min_lr", self.min_lr))
 
-    def _cycle(self, t: Tensor) -> tuple[Tensor, Tensor]:
+    def _cycle(self, t: Steps, xp: Math) -> tuple[Steps, Steps]:
         """(steps since the current cycle began, length of the current cycle)."""
         t0, m = float(self.period), float(self.period_mult)
         if self.period_mult == 1:
-            return torch.remainder(t, t0), torch.full_like(t, t0)
+            return t % t0, xp.full(t, t0)
 
-        def start(n: Tensor) -> Tensor:  # first step of cycle n: T₀(mⁿ − 1)/(m − 1)
+        def start(n: Steps) -> Steps:  # first step of cycle n: T₀(mⁿ − 1)/(m − 1)
             return t0 * (m**n - 1.0) / (m - 1.0)
 
-        n = torch.floor(torch.log(t / t0 * (m - 1.0) + 1.0) / math.log(m))
+        n = xp.floor(xp.log(t / t0 * (m - 1.0) + 1.0) / math.log(m))
         # the logarithm can land a hair on the wrong side of a restart: settle it with exact sums
-        n = torch.where(t < start(n), n - 1.0, n)
-        n = torch.where(t >= start(n + 1.0), n + 1.0, n)
+        n = xp.where(t < start(n), n - 1.0, n)
+        n = xp.where(t >= start(n + 1.0), n + 1.0, n)
         return t - start(n), t0 * m**n
 
-    def _eval(self, t: Tensor) -> Tensor:
-        since, length = self._cycle(t)
-        return _half_cosine(since / length, self.base_lr, self.min_lr)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        since, length = self._cycle(t, xp)
+        return _half_cosine(since / length, xp, self.base_lr, self.min_lr)
 
     @property
     def peak_lr(self) -> float:
@@ -670,25 +737,23 @@ class one_cycle(Schedule):
             ]
         return [(pct * n - 1.0, initial, self.max_lr), (n - 1.0, self.max_lr, lowest)]
 
-    def _anneal(self, start: float, end: float, progress: Tensor) -> Tensor:
+    def _anneal(self, xp: Math, start: float, end: float, progress: Steps) -> Steps:
         if self.anneal_strategy == "cos":
-            return _half_cosine(progress, start, end)
+            return _half_cosine(progress, xp, start, end)
         return start + (end - start) * progress
 
-    def _eval(self, t: Tensor) -> Tensor:
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        # each step is in the first phase whose last step it has not passed (the last phase takes the rest)
         phases = self._phases()
-        out = torch.empty_like(t)
-        done = torch.zeros_like(t, dtype=torch.bool)
-        begin = 0.0
-        for i, (end_step, start_lr, end_lr) in enumerate(phases):
-            here = ~done if i == len(phases) - 1 else ~done & (t <= end_step)
+        begins = [0.0] + [end for end, _, _ in phases[:-1]]
+        out = None
+        for begin, (end_step, start_lr, end_lr) in reversed(list(zip(begins, phases, strict=True))):
             span = end_step - begin
             # a phase of no length (e.g. pct_start·N = 1) is at its end value; past the last step the
             # progress stops at 1, so the rate stays at its final value
-            progress = torch.clamp((t - begin) / span, 0.0, 1.0) if span > 0 else torch.ones_like(t)
-            out = torch.where(here, self._anneal(start_lr, end_lr, progress), out)
-            done |= here
-            begin = end_step
+            progress = xp.clamp((t - begin) / span, 0.0, 1.0) if span > 0 else xp.full(t, 1.0)
+            value = self._anneal(xp, start_lr, end_lr, progress)
+            out = value if out is None else xp.where(t <= end_step, value, out)
         return out
 
     @property
@@ -729,12 +794,12 @@ class join(Schedule):
         object.__setattr__(self, "schedules", tuple(self.schedules))
         object.__setattr__(self, "boundaries", boundaries)
 
-    def _eval(self, t: Tensor) -> Tensor:
-        out = self.schedules[0]._eval(t)
+    def _eval(self, t: Steps, xp: Math) -> Steps:
+        out = self.schedules[0]._eval(t, xp)
         for boundary, schedule in zip(self.boundaries, self.schedules[1:], strict=True):
             # steps before the boundary are not this schedule's: clamp so it is never asked for t < 0
-            later = schedule._eval(torch.clamp_min(t - boundary, 0.0))
-            out = torch.where(t < boundary, out, later)
+            later = schedule._eval(xp.clamp(t - boundary, low=0.0), xp)
+            out = xp.where(t < boundary, out, later)
         return out
 
     @property
