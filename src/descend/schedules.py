@@ -292,7 +292,7 @@ class Schedule(abc.ABC):
     @property
     @abc.abstractmethod
     def peak_lr(self) -> float:
-        """The largest learning rate the schedule takes (for :func:`join`, an upper bound)."""
+        """The largest learning rate the schedule takes (for :class:`join`, an upper bound)."""
 
 
 # ----------------------------------------------------------------------------------------------------------
