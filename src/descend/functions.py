@@ -48,7 +48,7 @@ Point = tuple[float, ...]
 Box = tuple[float, float] | tuple[tuple[float, float], ...]
 Expr = Callable[[Tensor], Tensor]
 
-__all__ = ["CriticalPoints", "Function", "get", "names"]
+__all__ = ["CriticalPoints", "Function", "describe", "get", "names", "table"]
 
 
 @dataclass(frozen=True)
@@ -413,7 +413,7 @@ def _x2sin() -> Function:
     return Function(
         "x2sin", 1, lambda x: x[..., 0] ** 2 * (1 + torch.sin(x[..., 0])), "x²·(1 + sin x)",
         "Nonnegative but not convex: global minima 0 at x = 0 and at every x = −π/2 + 2πk.",
-        box, (3.0,), _exact(sorted(z for z in zeros if box[0] < z[0] < box[1]), 0.0),
+        box, (3.0,), _exact([z for z in zeros if box[0] < z[0] < box[1]], 0.0),
     )
 
 
@@ -484,7 +484,7 @@ def _monkey_saddle() -> Function:
 def _sphere(dim: int = 2) -> Function:
     _check_dim(dim, 1)
     return Function(
-        _family("sphere", dim, 2), dim, lambda x: (x**2).sum(-1), "Σ xi²",
+        _family("sphere", dim, 2), dim, lambda x: (x**2).sum(-1), "Σ xᵢ²",
         "The simplest convex bowl; every method should solve it.",
         _nd_box((-5.0, 5.0), dim), _nd_start((3.0, 4.0), dim), _exact([(0.0,) * dim], 0.0),
     )
@@ -503,7 +503,7 @@ def _rosenbrock_fn(dim: int = 2) -> Function:
 def _rastrigin_fn(dim: int = 2) -> Function:
     _check_dim(dim, 1)
     return Function(
-        _family("rastrigin", dim, 2), dim, _rastrigin, "10·d + Σ (xi² − 10·cos(2π·xi))",
+        _family("rastrigin", dim, 2), dim, _rastrigin, "10·d + Σ (xᵢ² − 10·cos(2π·xᵢ))",
         "A bowl covered in regularly spaced local minima (one near every integer point).",
         _nd_box((-5.12, 5.12), dim), _nd_start((3.2, -2.6), dim), _exact([(0.0,) * dim], 0.0),
     )
@@ -514,7 +514,7 @@ def _styblinski_tang_fn(dim: int = 2) -> Function:
     # in 2-D each coordinate sits in one of the 1-D minima (−2.90 or 2.75), or at the 1-D maximum 0.157
     seeds = [(2.75, 2.75), (-2.9, 2.75), (2.75, -2.9), (0.157, 0.157)] if dim == 2 else []
     return Function(
-        _family("styblinski_tang", dim, 2), dim, _styblinski_tang, "½·Σ (xi⁴ − 16·xi² + 5·xi)",
+        _family("styblinski_tang", dim, 2), dim, _styblinski_tang, "½·Σ (xᵢ⁴ − 16·xᵢ² + 5·xᵢ)",
         "Four basins in 2-D; the global one at xi = −2.9035 in every coordinate.",
         _nd_box((-5.0, 5.0), dim), _nd_start((1.5, -0.5), dim),
         _refined(seeds, exact_min=[(_ST,) * dim], fmin=dim * 0.5 * (_ST**4 - 16 * _ST**2 + 5 * _ST)),
@@ -525,7 +525,7 @@ def _ackley_fn(dim: int = 2) -> Function:
     _check_dim(dim, 1)
     return Function(
         _family("ackley", dim, 2), dim, _ackley,
-        "−20·exp(−0.2·√(Σ xi²/d)) − exp(Σ cos(2π·xi)/d) + 20 + e",
+        "−20·exp(−0.2·√(Σ xᵢ²/d)) − exp(Σ cos(2π·xᵢ)/d) + 20 + e",
         "A nearly flat plate of ripples around a sharp funnel; not differentiable at its minimum 0.",
         _nd_box((-5.0, 5.0), dim), _nd_start((-3.5, 2.5), dim), _exact([(0.0,) * dim], 0.0), smooth=False,
     )
@@ -699,3 +699,63 @@ def get(name: str, **params: float) -> Function:
     if name not in _DEFAULTS:
         _DEFAULTS[name] = _FACTORIES[name]()
     return _DEFAULTS[name]
+
+
+def _fmt_point(p: Point) -> str:
+    return "(" + ", ".join(f"{v:.6g}" for v in p) + ")"
+
+
+def _minimum_cells(f: Function) -> tuple[str, str]:
+    if f.fmin is None:
+        return "none", "-"
+    star = "" if f.bounded_below else "*"
+    where = _fmt_point(f.minima[0]) + (f" +{len(f.minima) - 1}" if len(f.minima) > 1 else "")
+    return f"{f.fmin:.6g}{star}", where
+
+
+def table(width: int | None = None) -> str:
+    """The catalogue as a text table: name, dim, minimum value, a minimizer, formula.
+
+    Formulas are cut to fit ``width`` characters (None: no limit). A star marks the lowest local minimum
+    inside the box of a function that is unbounded below.
+    """
+    rows = [("name", "dim", "min f", "at", "formula")]
+    for name in names():
+        f = get(name)
+        rows.append((name, str(f.dim), *_minimum_cells(f), f.formula))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for k, row in enumerate(rows):
+        head = "  ".join(
+            cell.ljust(w) if i != 1 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row[:4], widths, strict=True))
+        )
+        line = f"{head}  {row[4]}"
+        if width is not None and len(line) > width:
+            line = line[: max(width - 1, len(head) + 3)] + "…"
+        lines.append(line)
+        if k == 0:
+            lines.append("-" * min(len(line), width or len(line)))
+    lines.append("* lowest minimum inside the plotting box; the function is unbounded below")
+    return "\n".join(lines)
+
+
+def describe(name: str) -> str:
+    """Everything the catalogue knows about one function, as text."""
+    f = get(name)
+    lines = [
+        f"{f.name}: {f.formula}",
+        f"  {f.description}",
+        f"  dim {f.dim}; box {f.box}; start {_fmt_point(f.start)}",
+        f"  minimum {'none' if f.fmin is None else f'{f.fmin:.12g}'}"
+        + ("" if f.bounded_below else " (lowest in the box; unbounded below)"),
+    ]
+    for label, pts in (
+        ("minimizers", f.minima),
+        ("local minima", f.local_minima),
+        ("maxima", f.maxima),
+        ("saddles", f.saddles),
+    ):
+        if pts:
+            lines.append(f"  {label}: " + ", ".join(_fmt_point(p) for p in pts))
+    return "\n".join(lines)
