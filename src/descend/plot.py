@@ -40,6 +40,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from descend.functions import Function
 
 __all__ = [
+    "bars",
     "contour",
     "convexity",
     "curve",
@@ -208,9 +209,29 @@ def _path_label(name: str, arr: np.ndarray, diverged: bool, value: float | None)
     steps = len(arr) - 1 + (1 if diverged else 0)
     if diverged:
         return f"{name} (diverged after {len(arr)} iterates)"
+    counted = f"{steps} step" + ("" if steps == 1 else "s")
     if value is None or not math.isfinite(value):
-        return f"{name} ({steps} steps)"
-    return f"{name} ({steps} steps, f = {value:.3g})"
+        return f"{name} ({counted})"
+    return f"{name} ({counted}, f = {value:.3g})"
+
+
+def _legend_below(fig: Figure, handles: list[Any]) -> None:
+    """One legend under the axes, where it hides neither the function nor the paths."""
+    if handles:
+        ncol = 2 if any(len(h.get_label()) > 28 for h in handles) else 3
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncol=min(ncol, len(handles)),
+            fontsize=8,
+            frameon=False,
+        )
+
+
+def _minimum_label(f: Function) -> str:
+    if not f.local_minima:
+        return "minimum"
+    return "global minimum" if f.bounded_below else "lowest minimum in the box"
 
 
 def _marker_legend() -> list[Line2D]:
@@ -231,6 +252,7 @@ def curve(
     box: Box1 | None = None,
     title: str | None = None,
     numbered: bool | None = None,
+    show_critical: bool = True,
     points: int = 600,
 ) -> Figure:
     """A 1-D function on its box with the iterates of one or several paths.
@@ -241,7 +263,8 @@ def curve(
         paths: iterates of shape (n,) or (n, 1), or a dict name -> iterates.
         box: the x range; default the function's box, widened to hold the paths.
         title: default names the function and its formula.
-        numbered: write the iteration number next to each iterate; default when every path has ≤ 12.
+        numbered: write the iteration number next to each iterate; default for a single path of ≤ 12.
+        show_critical: mark the function's known minima, local minima, maxima and saddles in the box.
         points: how many points draw the curve.
     """
     if isinstance(f, Function) and f.dim != 1:
@@ -255,6 +278,8 @@ def curve(
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(xs, ys, color=CURVE_COLOR, lw=1.8, label="f(x)", zorder=1)
+    if show_critical and isinstance(f, Function):
+        _mark_critical_1d(ax, f, lo, hi)
     if numbered is None:
         numbered = len(drawn) == 1 and all(len(p) <= 12 for p in drawn.values())
     low, high = float(np.nanmin(ys)), float(np.nanmax(ys))
@@ -288,8 +313,23 @@ def curve(
     handles, _ = ax.get_legend_handles_labels()
     if drawn:
         handles += _marker_legend()
-    ax.legend(handles=handles, fontsize=8, loc="best")
+    _legend_below(fig, handles)
     return fig
+
+
+def _mark_critical_1d(ax: Any, f: Function, lo: float, hi: float) -> None:
+    kinds = [
+        (f.minima, "v", "black", _minimum_label(f)),
+        (f.local_minima, "v", "#8a8a8a", "local minimum"),
+        (f.maxima, "^", "#8a8a8a", "local maximum"),
+        (f.saddles, "D", "black", "saddle point"),
+    ]
+    for pts, marker, color, label in kinds:
+        xs = np.array([p[0] for p in pts if lo <= p[0] <= hi])
+        if xs.size:
+            ax.plot(
+                xs, _evaluate(f, xs[:, None]), marker, color=color, ms=7, ls="none", label=label, zorder=2
+            )
 
 
 def _levels(z: np.ndarray, levels: int | Sequence[float] | None, log_levels: bool | None) -> dict[str, Any]:
@@ -371,7 +411,7 @@ def contour(
     handles: list[Any] = []
     if show_critical and isinstance(f, Function):
         kinds = [
-            (f.minima, "x", "black", "global minimum" if f.local_minima else "minimum"),
+            (f.minima, "x", "black", _minimum_label(f)),
             (f.local_minima, "x", "#707070", "local minimum"),
             (f.saddles, "+", "black", "saddle"),
         ]
@@ -411,8 +451,7 @@ def contour(
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
     ax.set_title(title if title is not None else _label(f))
-    if handles:
-        ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.9)
+    _legend_below(fig, handles)
     return fig
 
 
@@ -854,4 +893,44 @@ def convexity(
         Patch(facecolor=PATH_COLORS[0], alpha=0.3, label="graph above the chord (Jensen fails)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bars
+
+
+def bars(
+    values: Mapping[str, float],
+    *,
+    ylabel: str = "value",
+    log_y: bool = False,
+    title: str | None = None,
+) -> Figure:
+    """One bar per named value (e.g. GFLOP/s by method), the value written above each bar.
+
+    Args:
+        values: dict name -> finite number (positive when ``log_y``).
+        ylabel: the axis label.
+        log_y: log scale for the values.
+    """
+    if not values:
+        raise ValueError("Invalid values: empty; expected a dict name -> number")
+    names = [str(k) for k in values]
+    heights = np.array([float(v) for v in values.values()])
+    if not np.isfinite(heights).all():
+        raise ValueError(f"Invalid values: {dict(values)}; expected finite numbers")
+    if log_y and (heights <= 0).any():
+        raise ValueError(f"Invalid values for a log axis: {dict(values)}; expected every value > 0")
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    colors = [PATH_COLORS[k % len(PATH_COLORS)] for k in range(len(names))]
+    rects = ax.bar(names, heights, color=colors, alpha=0.85)
+    ax.bar_label(rects, labels=[f"{h:.3g}" for h in heights], fontsize=8, padding=2)
+    if log_y:
+        ax.set_yscale("log")
+    ax.margins(y=0.15)
+    ax.set_ylabel(ylabel + (" (log scale)" if log_y else ""))
+    ax.set_title(title if title is not None else ylabel)
+    ax.grid(alpha=0.3, axis="y", which="both")
     return fig
