@@ -100,15 +100,6 @@ def test_sparse_gradients():
     assert torch.equal(emb_ours.weight[untouched], emb_torch.weight[untouched])
 
 
-def test_fused_is_refused_clearly_not_ignored():
-    p = torch.zeros(2, requires_grad=True)
-    opt = optim.Adam([p], fused=True)
-    p.grad = torch.ones(2)
-    with pytest.raises(RuntimeError, match="fused=True"):
-        opt.step()
-    assert torch.equal(p, torch.zeros(2))
-
-
 def test_closure_is_called_with_grad_enabled_and_its_loss_returned():
     w = torch.tensor([1.0, -2.0], requires_grad=True)
     opt = optim.SGD([w], lr=0.1)

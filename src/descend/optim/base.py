@@ -31,7 +31,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from descend.optim import fused
+
 Scalars = SimpleNamespace
+
+#: Below this many elements in a bucket, the default path is the per-tensor loop: the fused kernel's fixed
+#: cost (a table of addresses, waking threads) is not worth paying.
+FUSED_MIN_NUMEL = 1 << 15
 Rule = Callable[[Any, Any, dict[str, Any], Scalars], tuple[Any, dict[str, Any]]]
 
 
@@ -265,8 +271,8 @@ class Optimizer(torch.optim.Optimizer):
         """
         paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
         super().load_state_dict(state_dict)
-        for group, (foreach, fused) in zip(self.param_groups, paths, strict=True):
-            group["foreach"], group["fused"] = foreach, fused
+        for group, (foreach, use_fused) in zip(self.param_groups, paths, strict=True):
+            group["foreach"], group["fused"] = foreach, use_fused
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -288,7 +294,7 @@ class Optimizer(torch.optim.Optimizer):
             if group.get("weight_decay", 0) != 0:
                 raise RuntimeError("weight_decay option is not compatible with sparse gradients")
             g = g.to_dense()
-        return -g if group.get("maximize") else g
+        return g
 
     def _state_of(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         state = self.state[p]
@@ -299,48 +305,95 @@ class Optimizer(torch.optim.Optimizer):
         return state
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        if group.get("fused"):
-            raise RuntimeError(
-                f"{type(self).__name__}: fused=True is not available in this version of descend; "
-                "use foreach=True or leave fused=None"
-            )
+        items = [(p, self._gradient(p.grad, group), self._state_of(p, group)) for p in group["params"]
+                 if p.grad is not None]  # fmt: skip
+        if self.counts_steps and items:
+            counters = [state["step"] for _, _, state in items]
+            torch._foreach_add_(counters, 1)  # one call for all, as torch's multi-tensor paths do
+            steps = [float(c) for c in counters]
+        else:
+            steps = [0.0] * len(items)
         buckets: dict[tuple, list[tuple[Tensor, Tensor, dict[str, Any]]]] = {}
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = self._gradient(p.grad, group)
-            state = self._state_of(p, group)
-            if self.counts_steps:
-                state["step"] += 1
-                step = float(state["step"].item())
-            else:
-                step = 0.0
+        for item, step in zip(items, steps, strict=True):
+            p, _, state = item
             keys = tuple(sorted(k for k, v in state.items() if k != "step" and isinstance(v, Tensor)))
-            key = (p.device, _real(p).dtype, step, keys)
-            buckets.setdefault(key, []).append((p, g, state))
+            buckets.setdefault((p.device, _real(p).dtype, step, keys), []).append(item)
 
-        foreach = group.get("foreach")
-        if foreach is None:
-            # torch's choice: the multi-tensor path on CUDA, where it saves kernel launches; the loop on CPU.
-            foreach = all(device.type == "cuda" for device, *_ in buckets)
-        for (_, _, step, keys), items in buckets.items():
-            h = self.scalars({k: value(v) for k, v in group.items() if k != "params"}, step)
-            if foreach:
-                self._apply(items, keys, h, TensorList)
+        maximize = bool(group.get("maximize"))
+        hyper = {k: value(v) for k, v in group.items() if k != "params"}
+        for (device, dtype, step, keys), bucket in buckets.items():
+            h = self.scalars(hyper, step)
+            path = self._path(group, device, dtype, bucket)
+            rest = bucket
+            if path == "fused":
+                ready = [fused.eligible(p) and fused.eligible(g) for p, g, _ in bucket]
+                self._apply_fused(
+                    [it for it, ok in zip(bucket, ready, strict=True) if ok], keys, h, dtype, maximize
+                )
+                rest = [it for it, ok in zip(bucket, ready, strict=True) if not ok]
+            if path == "foreach":
+                self._apply(rest, keys, h, maximize, TensorList)
             else:
-                for item in items:
-                    self._apply([item], keys, h, lambda ts: ts[0])
+                for item in rest:
+                    self._apply([item], keys, h, maximize, lambda ts: ts[0])
+
+    def _path(self, group: dict[str, Any], device: torch.device, dtype: torch.dtype, items: list) -> str:
+        """``"fused"``, ``"foreach"`` or ``"loop"`` for one bucket of parameters."""
+        if group.get("fused"):
+            if device.type != "cpu":
+                raise RuntimeError(
+                    f"{type(self).__name__}: fused=True runs on CPU tensors; for {device.type} tensors "
+                    "use foreach=True or leave fused=None"
+                )
+            if fused.compiler() is None:
+                raise RuntimeError(
+                    f"{type(self).__name__}: fused=True needs a C compiler (set CC, or install gcc)"
+                )
+            return "fused"
+        if group.get("foreach") is not None:
+            return "foreach" if group["foreach"] else "loop"
+        if device.type == "cuda":  # torch's choice: the multi-tensor path saves kernel launches on CUDA
+            return "foreach"
+        big = sum(p.numel() for p, _, _ in items) >= FUSED_MIN_NUMEL
+        if group.get("fused") is None and big and dtype in fused.C_TYPES and fused.compiler() is not None:
+            return "fused"
+        return "loop"
+
+    def _apply_fused(
+        self,
+        items: Sequence[tuple[Tensor, Tensor, dict[str, Any]]],
+        keys: tuple[str, ...],
+        h: Scalars,
+        dtype: torch.dtype,
+        maximize: bool,
+    ) -> None:
+        if not items:
+            return
+        kernel = fused.kernel(self.rule, h, keys, dtype, maximize)
+        for k in kernel.new_keys:
+            for param, _, state in items:
+                state[k] = torch.zeros_like(param, memory_format=torch.contiguous_format)
+        columns = [[_real(t) for t in column] for column in zip(*(
+            (param, grad, *(state[k] for k in keys), *(state[k] for k in kernel.new_keys))
+            for param, grad, state in items
+        ), strict=True)]  # fmt: skip
+        kernel(columns, h, fused.pool())
+        for param, _, _ in items:  # the kernel wrote through pointers: tell autograd, as an in-place op would
+            torch.autograd.graph.increment_version(param)
 
     def _apply(
         self,
         items: Sequence[tuple[Tensor, Tensor, dict[str, Any]]],
         keys: tuple[str, ...],
         h: Scalars,
+        maximize: bool,
         pack: Callable[[list[Tensor]], Any],
     ) -> None:
         """Run the rule on ``items`` packed as one tensor or one TensorList, and write the results back."""
         p = pack([_real(param) for param, _, _ in items])
         g = pack([_real(grad) for _, grad, _ in items])
+        if maximize:
+            g = -g
         old = {k: pack([_real(state[k]) for _, _, state in items]) for k in keys}
         new_p, new = self.rule(p, g, old, h)
         p.copy_(new_p)

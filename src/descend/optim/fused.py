@@ -1,0 +1,401 @@
+"""The fused path: an optimizer's update rule traced into one C loop over every tensor, one pass over memory.
+
+An optimizer step is bound by memory traffic: Adam reads a parameter, its gradient and two moments and writes
+three of them back, 28 bytes per float32 parameter. Eager tensor code makes a temporary per operation and
+reads it back; this path instead runs the algorithm's own :meth:`~descend.optim.base.Optimizer.rule` once
+with symbolic values, which records the arithmetic as an expression graph, and turns that graph into a C
+function that loads each element once, computes in registers and stores the results once. No parameter
+moves: the kernel walks the tensors where they are, given a table of their addresses, so autograd, modules
+and state dicts see nothing different.
+
+* Scalars (learning rate, bias corrections, ...) are kernel arguments, so a schedule changing the learning
+  rate every step reuses the same kernel. A scalar that is zero (no weight decay, no momentum) is traced as
+  the number 0, so its branch of the rule drops out, as it does in eager code; the kernel is specialised on
+  which scalars are zero, on the boolean options and on the dtype.
+* Arithmetic follows torch's element by element: the same operations in the same order and precision
+  (scalars rounded to the tensor's dtype where they meet a tensor, ``lerp`` by torch's formula), compiled
+  with ``-ffp-contract=off`` so no multiply-add is fused behind our back.
+* Kernels are compiled by the system C compiler (``$CC``, else ``cc``) in about a second and cached on disk
+  under ``$DESCEND_CACHE/kernels`` (default ``~/.cache/descend/kernels``), keyed by their source, so a
+  configuration compiles once per machine. Without a compiler, ``fused=True`` raises and the default path
+  does not choose this one.
+* The elements are split into equal ranges, one per thread of a small pool; ctypes releases the GIL, so the
+  ranges run in parallel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace as Scalars
+from typing import Any
+
+import torch
+from torch import Tensor
+
+C_TYPES = {torch.float32: "float", torch.float64: "double"}
+
+# ---- symbolic values ----------------------------------------------------------------------------------
+
+
+class Node:
+    """One value in the traced update: an input element, a scalar argument, a constant or an operation."""
+
+    __slots__ = ("args", "graph", "key", "op", "scalar")
+
+    def __init__(self, graph: Graph, op: str, args: tuple, scalar: bool) -> None:
+        self.graph, self.op, self.args, self.scalar = graph, op, args, scalar
+        self.key = (op, *(a.key if isinstance(a, Node) else a for a in args))
+
+    # arithmetic, as the rules use it
+    def __add__(self, o: Any) -> Node:
+        return self.graph.apply("add", self, o)
+
+    def __radd__(self, o: Any) -> Node:
+        return self.graph.apply("add", o, self)
+
+    def __sub__(self, o: Any) -> Node:
+        return self.graph.apply("sub", self, o)
+
+    def __rsub__(self, o: Any) -> Node:
+        return self.graph.apply("sub", o, self)
+
+    def __mul__(self, o: Any) -> Node:
+        return self.graph.apply("mul", self, o)
+
+    def __rmul__(self, o: Any) -> Node:
+        return self.graph.apply("mul", o, self)
+
+    def __truediv__(self, o: Any) -> Node:
+        return self.graph.apply("div", self, o)
+
+    def __rtruediv__(self, o: Any) -> Node:
+        return self.graph.apply("div", o, self)
+
+    def __neg__(self) -> Node:
+        return self.graph.apply("neg", self)
+
+    def sqrt(self) -> Node:
+        return self.graph.apply("sqrt", self)
+
+    def abs(self) -> Node:
+        return self.graph.apply("abs", self)
+
+    def sign(self) -> Node:
+        return self.graph.apply("sign", self)
+
+    def maximum(self, o: Node) -> Node:
+        return self.graph.apply("maximum", self, o)
+
+    def lerp(self, end: Node, weight: Any) -> Node:
+        return self.graph.apply("lerp", self, end, weight)
+
+    def clone(self) -> Node:
+        return self
+
+
+class Graph:
+    """The expression graph of one traced update, with common subexpressions shared."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple, Node] = {}
+        self.order: list[Node] = []
+
+    def node(self, op: str, args: tuple, scalar: bool) -> Node:
+        n = Node(self, op, args, scalar)
+        if n.key not in self.nodes:
+            self.nodes[n.key] = n
+            self.order.append(n)
+        return self.nodes[n.key]
+
+    def lift(self, x: Any) -> Node:
+        if isinstance(x, Node):
+            return x
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            raise TypeError(f"the fused path cannot trace a value of type {type(x).__name__}: {x!r}")
+        return self.node("const", (float(x),), scalar=True)
+
+    def apply(self, op: str, *args: Any) -> Node:
+        lifted = tuple(self.lift(a) for a in args)
+        return self.node(op, lifted, scalar=all(a.scalar for a in lifted))
+
+
+# ---- code generation ----------------------------------------------------------------------------------
+
+_BINARY = {"add": "{} + {}", "sub": "{} - {}", "mul": "{} * {}", "div": "{} / {}"}
+
+
+def _c_float(v: float) -> str:
+    if v != v or v in (float("inf"), float("-inf")):
+        return {"nan": "NAN", "inf": "INFINITY", "-inf": "(-INFINITY)"}[repr(v)]
+    return repr(float(v))
+
+
+def generate(
+    graph: Graph, inputs: Sequence[Node], outputs: Sequence[Node | None], n_scalars: int, ctype: str
+) -> str:
+    """C source of ``void step(...)`` computing ``outputs`` from ``inputs`` element by element.
+
+    Array ``k`` of the address table is read as input ``k`` and written with output ``k`` (``None``: not
+    written); outputs beyond the inputs go to write-only arrays that follow.
+    """
+    sqrt = "sqrtf" if ctype == "float" else "sqrt"
+    fabs = "fabsf" if ctype == "float" else "fabs"
+    names: dict[tuple, str] = {}
+    before: list[str] = []
+    body: list[str] = []
+    cast: dict[tuple, str] = {}
+
+    def scalar_as_t(n: Node) -> str:
+        # a double scalar meeting a tensor is rounded to the tensor's type first, as torch does
+        if n.key not in cast:
+            cast[n.key] = f"c{len(cast)}"
+            before.append(f"const {ctype} {cast[n.key]} = ({ctype}){names[n.key]};")
+        return cast[n.key]
+
+    def ref(n: Node, in_tensor_op: bool) -> str:
+        return scalar_as_t(n) if (in_tensor_op and n.scalar) else names[n.key]
+
+    for i, n in enumerate(inputs):
+        names[n.key] = f"x{i}"
+        body.append(f"const {ctype} x{i} = a{i}[j];")
+    for n in graph.order:
+        if n.key in names:
+            continue
+        if n.op == "scalar":
+            names[n.key] = f"s[{n.args[0]}]"
+            continue
+        if n.op == "const":
+            names[n.key] = _c_float(n.args[0])
+            continue
+        var = f"v{len(names)}"
+        names[n.key] = var
+        tensor_op = not n.scalar
+        a = [ref(x, tensor_op) for x in n.args]
+        t = ctype if tensor_op else "double"
+        if n.op in _BINARY:
+            expr = _BINARY[n.op].format(*a)
+        elif n.op == "neg":
+            expr = f"-{a[0]}"
+        elif n.op == "sqrt":
+            expr = f"{sqrt}({a[0]})" if tensor_op else f"sqrt({a[0]})"
+        elif n.op == "abs":
+            expr = f"{fabs}({a[0]})" if tensor_op else f"fabs({a[0]})"
+        elif n.op == "sign":
+            expr = f"({t})(({a[0]} > 0) - ({a[0]} < 0))"
+        elif n.op == "maximum":  # torch.maximum propagates NaN
+            expr = f"({a[0]} != {a[0]} || {a[1]} != {a[1]}) ? ({t})NAN : ({a[0]} > {a[1]} ? {a[0]} : {a[1]})"
+        elif n.op == "lerp":  # torch's formula: exact at both ends
+            start, end, w = a
+            small, large = f"{start} + {w} * ({end} - {start})", f"{end} - ({end} - {start}) * (1 - {w})"
+            expr = f"({fabs}({w}) < 0.5f) ? {small} : {large}"
+        else:  # pragma: no cover - every op Node offers is handled above
+            raise ValueError(f"unknown operation {n.op!r}")
+        (body if tensor_op else before).append(f"const {t} {var} = {expr};")
+    stores = [
+        f"a{k}[j] = {ref(out, True) if out.scalar else names[out.key]};"
+        for k, out in enumerate(outputs)
+        if out is not None
+    ]
+    n_arrays = max(len(inputs), len(outputs))
+    arrays = "\n".join(
+        f"        {ctype}* a{i} = ({ctype}*)ptr[{i} * n_tensors + t] + lo;" for i in range(n_arrays)
+    )
+    return f"""#include <math.h>
+#include <stdint.h>
+
+void step(int64_t n_segments, const int64_t* seg_tensor, const int64_t* seg_start, const int64_t* seg_len,
+          void** ptr, int64_t n_tensors, const double* s) {{
+    (void)s;
+    {chr(10).join("    " + line for line in before).strip()}
+    for (int64_t q = 0; q < n_segments; ++q) {{
+        const int64_t t = seg_tensor[q], lo = seg_start[q], n = seg_len[q];
+{arrays}
+        #pragma omp simd
+        for (int64_t j = 0; j < n; ++j) {{
+            {chr(10).join("            " + line for line in body).strip()}
+            {chr(10).join("            " + line for line in stores).strip()}
+        }}
+    }}
+}}
+/* scalars: {n_scalars} */
+"""
+
+
+# ---- compilation and caching --------------------------------------------------------------------------
+
+
+def compiler() -> str | None:
+    """The C compiler the fused path uses, or None when there is none."""
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("DESCEND_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "descend")
+    return Path(root) / "kernels"
+
+
+def _cpu_signature() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return platform.machine() + flags
+
+
+FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+
+
+def compile_source(source: str) -> ctypes.CDLL:
+    """Compile ``source`` once per machine (cached on disk by a hash of source, flags and CPU) and load it."""
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("fused=True needs a C compiler (set CC, or install gcc); none was found")
+    digest = hashlib.sha256("\0".join([source, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:24]
+    folder = cache_dir()
+    target = folder / f"step_{digest}.so"
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            src = Path(tmp) / "step.c"
+            src.write_text(source)
+            built = Path(tmp) / "step.so"
+            result = subprocess.run(
+                [cc, *FLAGS, str(src), "-o", str(built), "-lm"], capture_output=True, text=True
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"compiling a fused kernel with {cc} failed:\n{result.stderr}")
+            os.replace(built, target)  # whole or not at all, even with several processes compiling
+    lib = ctypes.CDLL(str(target))
+    lib.step.restype = None
+    lib.step.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                         ctypes.c_int64, ctypes.c_void_p]  # fmt: skip
+    return lib
+
+
+# ---- tracing a rule into a kernel ---------------------------------------------------------------------
+
+
+class Kernel:
+    """A compiled update for one rule, dtype, set of state keys and pattern of zero scalars."""
+
+    def __init__(self, rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool):
+        graph = Graph()
+        p, g = graph.node("input", ("p",), False), graph.node("input", ("g",), False)
+        state = {k: graph.node("input", (k,), False) for k in keys}
+        self.scalar_names = [k for k, v in vars(h).items() if _symbolic(v)]
+        traced = Scalars(**{
+            k: graph.node("scalar", (self.scalar_names.index(k),), True) if k in self.scalar_names else v
+            for k, v in vars(h).items()
+        })  # fmt: skip
+        new_p, new_state = rule(p, -g if maximize else g, state, traced)
+        self.new_keys = tuple(k for k in new_state if k not in state)
+        inputs = [p, g, *state.values()]
+        # the gradient is read, never written; state the rule leaves alone is not written either
+        outputs = [new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in self.new_keys)]
+        source = generate(graph, inputs, outputs, len(self.scalar_names), C_TYPES[dtype])
+        self.lib = compile_source(source)
+        self.n_arrays = len(outputs)
+
+    def __call__(self, arrays: list[list[Tensor]], h: Scalars, pool: _Pool) -> None:
+        n_tensors = len(arrays[0])
+        table = torch.tensor([t.data_ptr() for column in arrays for t in column], dtype=torch.int64)
+        scalars = torch.tensor(
+            [float(getattr(h, k)) for k in self.scalar_names] or [0.0], dtype=torch.float64
+        )
+        sizes = [t.numel() for t in arrays[0]]
+        pool.run(self.lib.step, sizes, table, n_tensors, scalars)
+
+
+def _symbolic(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v != 0
+
+
+def _kernel_key(rule: Callable, h: Scalars, keys: tuple, dtype: torch.dtype, maximize: bool) -> tuple:
+    pattern = tuple((k, v if not isinstance(v, int | float) or isinstance(v, bool) else _symbolic(v))
+                    for k, v in vars(h).items())  # fmt: skip
+    return (rule, pattern, keys, dtype, maximize)
+
+
+_KERNELS: dict[tuple, Kernel] = {}
+_LOCK = threading.Lock()
+
+
+def kernel(rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool) -> Kernel:
+    """The compiled kernel for this configuration (traced and compiled on first use, then cached)."""
+    key = _kernel_key(rule, h, keys, dtype, maximize)
+    with _LOCK:
+        if key not in _KERNELS:
+            _KERNELS[key] = Kernel(rule, h, keys, dtype, maximize)
+        return _KERNELS[key]
+
+
+# ---- running it on all cores --------------------------------------------------------------------------
+
+
+class _Pool:
+    """Splits the concatenated elements of all tensors into one equal range per worker thread."""
+
+    def __init__(self) -> None:
+        self.workers = max(1, torch.get_num_threads())
+        self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="descend-fused")
+        self.plans: dict[tuple[int, ...], list[tuple[Tensor, Tensor, Tensor]]] = {}
+
+    def plan(self, sizes: list[int]) -> list[tuple[Tensor, Tensor, Tensor]]:
+        key = tuple(sizes)
+        if key not in self.plans:
+            total = sum(sizes)
+            # small steps run on one thread: waking the others costs more than it saves
+            parts = self.workers if total >= 1 << 16 else 1
+            bounds = [total * i // parts for i in range(parts + 1)]
+            plan, offset = [], 0
+            segments: list[list[tuple[int, int, int]]] = [[] for _ in range(parts)]
+            for t, n in enumerate(sizes):
+                for w in range(parts):
+                    lo, hi = max(offset, bounds[w]), min(offset + n, bounds[w + 1])
+                    if hi > lo:
+                        segments[w].append((t, lo - offset, hi - lo))
+                offset += n
+            for seg in segments:
+                cols = list(zip(*seg, strict=True)) if seg else [(), (), ()]
+                plan.append(tuple(torch.tensor(c, dtype=torch.int64) for c in cols))
+            self.plans[key] = plan
+        return self.plans[key]
+
+    def run(self, fn: Callable, sizes: list[int], table: Tensor, n_tensors: int, scalars: Tensor) -> None:
+        calls = [
+            (len(ts), ts.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.data_ptr(), n_tensors,
+             scalars.data_ptr())
+            for ts, starts, lengths in self.plan(sizes)
+        ]  # fmt: skip
+        if len(calls) == 1:
+            fn(*calls[0])
+            return
+        for future in [self.executor.submit(fn, *c) for c in calls]:
+            future.result()
+
+
+_POOL: _Pool | None = None
+
+
+def pool() -> _Pool:
+    global _POOL
+    if _POOL is None or _POOL.workers != max(1, torch.get_num_threads()):
+        _POOL = _Pool()
+    return _POOL
+
+
+def eligible(t: Tensor) -> bool:
+    """Whether a parameter can take the fused path (others take the per-tensor path in the same step)."""
+    real = torch.view_as_real(t) if t.is_complex() else t
+    return real.device.type == "cpu" and real.dtype in C_TYPES and real.is_contiguous() and not t.is_sparse

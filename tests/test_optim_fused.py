@@ -1,0 +1,180 @@
+"""The fused path against the per-tensor path, its kernel cache, and its fallbacks."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from descend import optim
+from descend.optim import fused
+from optim_cases import CONFIGS, clone_params, config_id, drive, make_params
+
+# torch's vectorized CPU sqrt (SLEEF) is within an ulp of the correctly rounded one the kernel uses, so the
+# paths agree to a few ulps, compounded over the steps, not bit for bit.
+FEW_ULPS = {torch.float32: {"rtol": 2e-6, "atol": 2e-6}, torch.float64: {"rtol": 1e-13, "atol": 1e-13}}
+YOGI = [("Yogi", {}), ("Yogi", {"lr": 0.05, "weight_decay": 0.1, "maximize": True})]
+
+
+@pytest.fixture(autouse=True)
+def kernel_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path_factory.getbasetemp() / "descend-cache"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("config", CONFIGS + YOGI, ids=config_id)
+def test_fused_equals_per_tensor_path(config, dtype):
+    name, kwargs = config
+    cls = getattr(optim, name)
+    a = make_params(dtype, seed=5, complex_=True)  # includes a non-contiguous parameter: it falls back
+    b = clone_params(a)
+    opt_a = cls(a, fused=True, **kwargs)
+    opt_b = cls(b, foreach=False, **kwargs)
+    drive(opt_a, a, steps=9)
+    drive(opt_b, b, steps=9)
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(p, q, **FEW_ULPS[dtype])
+        assert set(opt_a.state[p]) == set(opt_b.state[q])
+        for key, v in opt_a.state[p].items():
+            torch.testing.assert_close(
+                v, opt_b.state[q][key], **{k: 10 * x for k, x in FEW_ULPS[dtype].items()}
+            )
+
+
+def test_fused_runs_large_groups_across_threads_and_matches():
+    """Enough elements that the step is split into one range per thread, with ranges crossing tensors."""
+    torch.manual_seed(0)
+    sizes = [70_001, 3, 50_000, 1, 99_999]
+    a = [torch.randn(n, requires_grad=True) for n in sizes]
+    b = [p.detach().clone().requires_grad_() for p in a]
+    opt_a = optim.RMSprop(a, lr=0.01, centered=True, fused=True)
+    opt_b = optim.RMSprop(b, lr=0.01, centered=True, foreach=False)
+    for _ in range(4):
+        grads = [torch.randn(n) for n in sizes]
+        for params, opt in ((a, opt_a), (b, opt_b)):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(p, q, rtol=2e-6, atol=2e-6)
+
+
+def test_default_path_is_fused_for_large_cpu_groups_and_loop_for_small():
+    big = [torch.randn(1 << 16, requires_grad=True)]
+    small = [torch.randn(10, requires_grad=True)]
+    for params, expected in ((big, "fused"), (small, "loop")):
+        opt = optim.Adam(params)
+        group = opt.param_groups[0]
+        items = [(p, torch.ones_like(p), {}) for p in params]
+        assert opt._path(group, torch.device("cpu"), torch.float32, items) == expected
+
+
+def test_resume_through_a_state_dict_on_the_fused_path_is_bit_identical():
+    a = make_params(torch.float32, seed=2)
+    b = clone_params(a)
+    whole = optim.Adam(a, lr=0.01, amsgrad=True, fused=True)
+    drive(whole, a, steps=7)
+    first = optim.Adam(b, lr=0.01, amsgrad=True, fused=True)
+    drive(first, b, steps=3)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    again = optim.Adam(b, lr=0.01, amsgrad=True, fused=True)
+    again.load_state_dict(torch.load(buffer, weights_only=True))
+    drive(again, b, steps=4, start=3)
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_torch_state_loaded_then_fused_continues_like_torch():
+    torch.manual_seed(1)
+    p = torch.randn(1000, requires_grad=True)
+    q = p.detach().clone().requires_grad_()
+    theirs = torch.optim.Adam([p], lr=0.05)
+    for _ in range(3):
+        p.grad = torch.sin(p.detach())
+        theirs.step()
+    q.data.copy_(p.detach())
+    ours = optim.Adam([q], lr=0.05, fused=True)
+    buffer = io.BytesIO()
+    torch.save(theirs.state_dict(), buffer)
+    buffer.seek(0)
+    ours.load_state_dict(torch.load(buffer, weights_only=True))
+    for _ in range(4):
+        for x, opt in ((p, theirs), (q, ours)):
+            x.grad = torch.sin(x.detach())
+            opt.step()
+    torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
+
+
+def test_kernels_compile_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path))
+    monkeypatch.setattr(fused, "_KERNELS", {})
+    p = torch.randn(100, requires_grad=True)
+    opt = optim.Adadelta([p], fused=True)
+    p.grad = torch.ones(100)
+    opt.step()
+    built = sorted((tmp_path / "kernels").glob("*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    monkeypatch.setattr(fused, "_KERNELS", {})  # a new process: only the disk cache remains
+    opt.step()
+    assert sorted((tmp_path / "kernels").glob("*.so")) == built
+    assert built[0].stat().st_mtime_ns == stamp
+    # the learning rate is a kernel argument: changing it every step compiles nothing new
+    for lr in (0.5, 0.25, 0.125):
+        opt.param_groups[0]["lr"] = lr
+        opt.step()
+    assert len(fused._KERNELS) == 1
+
+
+def test_a_new_lr_changes_the_result_without_recompiling():
+    p, q = torch.ones(50, requires_grad=True), torch.ones(50, requires_grad=True)
+    a, b = optim.SGD([p], lr=0.1, fused=True), optim.SGD([q], lr=0.1, foreach=False)
+    for lr in (0.1, 0.01, 1e-3):
+        for opt, x in ((a, p), (b, q)):
+            opt.param_groups[0]["lr"] = lr
+            x.grad = torch.full((50,), 2.0)
+            opt.step()
+    assert torch.equal(p, q)
+
+
+def test_fused_without_a_compiler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(fused, "compiler", lambda: None)
+    p = torch.zeros(3, requires_grad=True)
+    opt = optim.Adam([p], fused=True)
+    p.grad = torch.ones(3)
+    with pytest.raises(RuntimeError, match="fused=True needs a C compiler"):
+        opt.step()
+    default = optim.Adam([torch.zeros(1 << 16, requires_grad=True)])
+    items = [(q, q, {}) for q in default.param_groups[0]["params"]]
+    assert default._path(default.param_groups[0], torch.device("cpu"), torch.float32, items) == "loop"
+
+
+def test_fused_on_a_non_cpu_device_is_a_clear_error():
+    p = torch.zeros(3, device="meta", requires_grad=True)
+    opt = optim.Adam([p], fused=True)
+    p.grad = torch.zeros(3, device="meta")
+    with pytest.raises(RuntimeError, match="fused=True runs on CPU tensors; for meta tensors"):
+        opt.step()
+
+
+def test_fused_step_bumps_the_version_counter_like_an_in_place_update():
+    w = torch.randn(4, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, fused=True)
+    y = (w * w).sum()  # saves w for backward
+    w.grad = torch.ones(4)
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+def test_generated_source_reads_each_input_once_and_writes_each_output_once():
+    graph = fused.Graph()
+    p, g = graph.node("input", ("p",), False), graph.node("input", ("g",), False)
+    lr = graph.node("scalar", (0,), True)
+    new = p - lr * g
+    source = fused.generate(graph, [p, g], [new, None], 1, "float")
+    assert source.count("a0[j]") == 2  # one load, one store
+    assert source.count("a1[j]") == 1  # the gradient is only read
+    assert "(float)s[0]" in source  # the scalar meets the tensor in the tensor's precision
