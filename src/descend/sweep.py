@@ -1,0 +1,411 @@
+r"""Hyperparameter sweeps run as one batch: every configuration is a row of one (K, d) tensor.
+
+``sweep(f, x0, "momentum", steps=400, lr=[...], momentum=[...])`` runs every combination of the grid's
+values at once. The K configurations become the rows of a parameter tensor
+:math:`X \in \mathbb{R}^{K \times d}` and each swept hyperparameter a (K, 1) tensor of per-row values;
+an iteration is
+
+.. math::
+    G = \nabla_X \textstyle\sum_i f(X_i) \quad(\text{one backward pass}), \qquad
+    X, S \leftarrow \mathrm{rule}(X, G, S, h(t)),
+
+where ``rule`` and ``h`` are the optimizer's own :meth:`~descend.optim.base.Optimizer.rule` and
+:meth:`~descend.optim.base.Optimizer.scalars` (the same code that steps a single parameter), evaluated on
+tensors, and ``"gd"`` is :math:`X \leftarrow X - \eta G`. ``f`` must broadcast over leading dimensions
+(``f(X)`` of shape (K,), as every :mod:`descend.functions` entry does). Rows never mix, so row i is the run
+``minimize(f, x0, method, steps, tol, **result.row(i))``, to rounding in the last place.
+
+A row stops (its iterate frozen) when it reaches ``tol`` or stops being finite, exactly where the single run
+would stop; the rest go on. The result records, per row, the final iterate and value (inf or nan where the
+run diverged), and the steps it took to reach ``steps_tol``: the first k with f(x_k) − f* ≤ steps_tol when
+the minimum f* is known (``fstar``, or a catalogue function's ``fmin``), else the first k with
+‖∇f(x_k)‖ ≤ steps_tol; inf where it never did. That is the colour of a sweep map.
+
+>>> import torch
+>>> from descend import functions, sweep
+>>> r = sweep(functions.get("ill_conditioned"), [-5.0, -2.0], "momentum", steps=100,
+...           lr=[0.1, 0.3, 0.6], momentum=[0.0, 0.5])
+>>> r.x.shape, sorted(r.grid)
+(torch.Size([6, 2]), ['lr', 'momentum'])
+>>> bool(r.diverged[4]), r.row(4)  # η = 0.6, β = 0: ηλ = 2.4 > 2 diverges
+(True, {'lr': 0.6, 'momentum': 0.0})
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descend.minimize import (
+    _positive,
+    _schedule,
+    _seed,
+    _steps,
+    _tol,
+    as_start,
+    gradient_noise,
+    optimizer_class,
+    optimizer_options,
+    scheduled_lr,
+)
+from descend.optim.base import Optimizer, value
+
+__all__ = ["SweepResult", "sweep"]
+
+TensorFn = Callable[[Tensor], Tensor]
+
+#: Hyperparameters read only when state is created; they cannot differ between rows.
+_INIT_ONLY = ("initial_accumulator_value",)
+
+
+@dataclass
+class SweepResult:
+    """The outcome of :func:`sweep`: one entry per configuration (row).
+
+    Attributes:
+        grid: name -> the K values of each swept hyperparameter (``x0``: a K × d tensor of starts).
+        x: the K final iterates (K × d).
+        fun: f at each final iterate (inf or nan where the run diverged).
+        grad_norm: ‖∇f‖ at each final iterate.
+        diverged: rows whose f, iterate or gradient stopped being finite.
+        success: rows that stayed finite and (when ``tol`` was given) reached it.
+        nit: the iterations each row ran.
+        steps_to_tol: the first step k where the row reached ``steps_tol`` (see the module docstring), or inf.
+        method: the method swept; steps: the most iterations; fstar: the minimum used for ``steps_to_tol``.
+        options: the fixed options shared by every row.
+    """
+
+    grid: dict[str, Tensor]
+    x: Tensor
+    fun: Tensor
+    grad_norm: Tensor
+    diverged: Tensor
+    success: Tensor
+    nit: Tensor
+    steps_to_tol: Tensor
+    method: str
+    steps: int
+    fstar: float | None
+    steps_tol: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row i's grid values as keyword arguments for :func:`descend.minimize` (``x0`` as a tensor)."""
+        return {k: (v[i].clone() if k == "x0" else float(v[i])) for k, v in self.grid.items()}
+
+    def best(self) -> int:
+        """The row with the lowest final value among those that stayed finite (-1 if none did)."""
+        ok = torch.isfinite(self.fun)
+        if not bool(ok.any()):
+            return -1
+        return int(torch.where(ok, self.fun, torch.inf).argmin())
+
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{k}[{len(v.unique(dim=0))}]" for k, v in self.grid.items())
+        return (
+            f"SweepResult(method={self.method!r}, K={len(self)}, grid=({axes}), steps={self.steps}, "
+            f"diverged={int(self.diverged.sum())}, reached={int(torch.isfinite(self.steps_to_tol).sum())})"
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The grid
+
+
+def _axis(name: str, values: Any) -> Tensor:
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"Invalid {name}: {values!r}; expected a list or 1-D tensor of numbers") from err
+    if t.dim() != 1 or t.numel() == 0:
+        raise ValueError(f"Invalid {name}: shape {tuple(t.shape)}; expected a non-empty list or 1-D tensor")
+    if isinstance(values, list | tuple) and any(isinstance(v, bool) for v in values):
+        raise ValueError(f"Invalid {name}: {values!r}; a switch cannot be swept, run one sweep per setting")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"Invalid {name}: {values!r}; expected finite values")
+    return t
+
+
+def _is_axis(v: Any) -> bool:
+    """Lists, arrays and 1-D tensors are grid axes; numbers, switches and tuples (``betas``) are fixed."""
+    if isinstance(v, Tensor):
+        return v.dim() == 1
+    return isinstance(v, list) or (hasattr(v, "__array__") and getattr(v, "ndim", 0) == 1)
+
+
+def _starts(x0: Any) -> tuple[Tensor, bool]:
+    """(m, d) starting points, and whether x0 named several (a grid axis)."""
+    x = as_start(x0)
+    if x.dim() == 0:
+        return x.reshape(1, 1), False
+    if x.dim() == 1:
+        return x.unsqueeze(0), False
+    if x.dim() == 2:
+        return x, True
+    raise ValueError(f"Invalid x0: shape {tuple(x.shape)}; expected a point (d,) or a list of points (m, d)")
+
+
+def _combinations(axes: dict[str, Tensor], starts: Tensor, several: bool) -> tuple[dict[str, Tensor], Tensor]:
+    """Every combination, row-major in the order given (the starting points first): grid and X0."""
+    sizes = ([len(starts)] if several else []) + [len(v) for v in axes.values()]
+    index = torch.cartesian_prod(*[torch.arange(n) for n in sizes]).reshape(-1, len(sizes)) if sizes else None
+    if index is None:
+        return {}, starts.clone()
+    cols = list(index.unbind(-1))
+    grid: dict[str, Tensor] = {}
+    if several:
+        x = starts[cols.pop(0)].clone()
+        grid["x0"] = x.clone()
+    else:
+        x = starts.expand(len(index), -1).clone()
+    for (name, values), col in zip(axes.items(), cols, strict=True):
+        grid[name] = values[col]
+    return grid, x
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Updates: the optimizer's rule on rows, or gradient descent
+
+
+class _GD:
+    """X ← X − ηG with per-row η."""
+
+    def __init__(self, lr: Any) -> None:
+        self.lr = lr
+
+    def __call__(
+        self, x: Tensor, g: Tensor, t: int, schedule: Callable[[int], Any] | None, given: bool
+    ) -> Tensor:
+        lr = self.lr if schedule is None else scheduled_lr(schedule, t, self.lr if given else None)
+        return x + lr * -g
+
+
+class _Rule:
+    """An optimizer's rule on a (K, d) parameter with (K, 1) hyperparameters."""
+
+    def __init__(self, cls: type[Optimizer], group: dict[str, Any], x: Tensor) -> None:
+        self.cls, self.group = cls, group
+        self.state = cls.init_state(x, group)
+
+    def __call__(
+        self, x: Tensor, g: Tensor, t: int, schedule: Callable[[int], Any] | None, given: bool
+    ) -> Tensor:
+        group = self.group
+        if schedule is not None:
+            group = dict(group, lr=scheduled_lr(schedule, t, group["lr"] if given else None))
+        if group.get("maximize"):
+            g = -g
+        step = float(t + 1) if self.cls.counts_steps else 0.0
+        new_x, new_state = self.cls.rule(x, g, self.state, self.cls.scalars(group, step))
+        self.state = {**self.state, **new_state}
+        return new_x
+
+
+def _group(
+    cls: type[Optimizer], fixed: dict[str, Any], axes: dict[str, Tensor], grid: dict[str, Tensor], x: Tensor
+) -> dict[str, Any]:
+    """The hyperparameter group the rule sees: defaults, fixed options, and (K, 1) tensors for the axes.
+
+    Every row's values are validated with the class's own check, so a bad row raises as its single run would.
+    """
+    probe = cls([torch.zeros(1, requires_grad=True)], **fixed)  # validates the fixed options
+    defaults = dict(probe.defaults)
+    betas = "betas" in defaults
+    for name in axes:
+        if name in _INIT_ONLY:
+            raise ValueError(f"Invalid {name}: a sweep cannot vary it (it only sets the initial state)")
+        if name not in defaults and not (betas and name in ("beta1", "beta2")):
+            raise TypeError(f"Invalid grid axis {name!r}: {cls.__name__} has no such hyperparameter")
+        if name in defaults and isinstance(defaults[name], bool):
+            raise ValueError(f"Invalid {name}: a switch cannot be swept, run one sweep per setting")
+        if name == "betas":
+            raise ValueError("Invalid betas: sweep beta1= and beta2= instead")
+    k = len(x)
+    for i in range(k):
+        row = dict(defaults)
+        for name in axes:
+            row[name] = float(grid[name][i])
+        if betas:
+            b1, b2 = row["betas"]
+            row["betas"] = (row.pop("beta1", b1), row.pop("beta2", b2))
+        cls.check(row)
+    group = {name: value(v) for name, v in defaults.items()}
+    for name in axes:
+        group[name] = grid[name].to(x.dtype).reshape(k, 1)
+    if betas:
+        b1, b2 = group["betas"]
+        group["betas"] = (group.pop("beta1", b1), group.pop("beta2", b2))
+    return group
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def sweep(
+    f: TensorFn,
+    x0: Any,
+    method: Any = "gd",
+    steps: int = 100,
+    *,
+    tol: float | None = None,
+    schedule: Callable[[int], Any] | None = None,
+    noise: float = 0.0,
+    seed: int | None = None,
+    fstar: float | None = None,
+    steps_tol: float = 1e-6,
+    progress: bool = False,
+    max_norm: float | None = 1e8,
+    **grid: Any,
+) -> SweepResult:
+    """Run every combination of the grid's values at once, as rows of one batch.
+
+    Args:
+        f: a function mapping (K, d) to (K,) (leading dimensions broadcast), e.g. a catalogue function.
+        x0: the start (d,), or several starts (a list of points or an (m, d) tensor), which become a grid
+            axis named ``x0``.
+        method: ``"gd"``, a :mod:`descend.optim` class or short name (``"sgd"``, ``"momentum"``,
+            ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``, ``"adadelta"``, ``"adam"``, ``"yogi"``, ...).
+        steps: the most iterations of every row.
+        tol: a row stops, successful, once ‖∇f‖ ≤ tol (as in :func:`descend.minimize`).
+        schedule: the learning rate of update t, or with ``lr`` (swept or fixed) a multiplier on each row's.
+        noise, seed: Gaussian gradient noise, one draw per step shared by all rows (so each row sees the
+            noise its single run with the same seed sees, and rows differ only by their hyperparameters).
+        fstar: the minimum value, for ``steps_to_tol`` (default: ``f.fmin`` for a catalogue function).
+        steps_tol: the tolerance of ``steps_to_tol``.
+        progress: show a progress bar over the steps.
+        max_norm: a row has diverged once ‖x_k‖ > max_norm·max(1, ‖x0‖) (None: only non-finite values).
+        **grid: hyperparameters; lists, arrays and 1-D tensors are swept (``lr=[...], momentum=[...]``,
+            ``beta1=[...]``), anything else is a fixed option shared by all rows.
+
+    Returns:
+        :class:`SweepResult`.
+    """
+    steps, tol = _steps(steps), _tol(tol)
+    steps_tol = _positive("steps_tol", steps_tol)
+    sigma = _positive("noise", noise, allow_zero=True)
+    add_noise = gradient_noise(sigma, _seed(seed)) if sigma > 0 else None
+    schedule = _schedule(schedule)
+    if not callable(f):
+        raise TypeError(f"Invalid f: {f!r}; expected a callable of a (K, d) tensor")
+    starts, several = _starts(x0)
+    if "x0" in grid:
+        raise TypeError("Invalid grid axis 'x0': pass several starting points as x0 itself")
+    axes = {k: _axis(k, v) for k, v in grid.items() if _is_axis(v)}
+    fixed = {k: v for k, v in grid.items() if not _is_axis(v)}
+    grid_values, x = _combinations(axes, starts, several)
+    if max_norm is None:
+        bound = torch.full((len(x),), torch.inf, dtype=x.dtype)
+    else:
+        bound = _positive("max_norm", max_norm) * torch.linalg.vector_norm(x, dim=-1).clamp(min=1.0)
+    for name, values in grid_values.items():
+        if name != "x0":
+            grid_values[name] = values.to(x.dtype)
+
+    given_lr = "lr" in grid
+    if isinstance(method, str) and method.lower() == "gd":
+        extra = sorted(set(grid) - {"lr"})
+        if extra:
+            raise TypeError(f"Invalid option {extra[0]!r} for method 'gd'; it takes lr")
+        lr = grid_values["lr"].reshape(-1, 1) if "lr" in axes else _positive("lr", grid.get("lr", 0.1))
+        if "lr" in axes and not bool((grid_values["lr"] > 0).all()):
+            raise ValueError(f"Invalid lr: {grid['lr']!r}; expected every lr > 0")
+        update: Any = _GD(lr)
+        name = "gd"
+    else:
+        resolved = optimizer_class(method)
+        if resolved is None or not issubclass(resolved[0], Optimizer):
+            raise TypeError(
+                f"Invalid method: {method!r}; a sweep runs 'gd' or a descend.optim optimizer "
+                "(a class or a short name), whose update rule can act on rows"
+            )
+        cls, implied = resolved
+        fixed = optimizer_options(cls, {**implied, **fixed})
+        update = _Rule(cls, _group(cls, fixed, axes, grid_values, x), x)
+        name = method if isinstance(method, str) else cls.__name__
+    if fstar is None:
+        fstar = getattr(f, "fmin", None)
+    elif isinstance(fstar, bool) or not isinstance(fstar, int | float):
+        raise TypeError(f"Invalid fstar: {fstar!r}; expected a number or None")
+
+    return _loop(f, x, update, steps, tol, add_noise, schedule, given_lr, fstar, steps_tol, progress, name,
+                 grid_values, fixed, bound)  # fmt: skip
+
+
+def _loop(
+    f: TensorFn,
+    x: Tensor,
+    update: Callable[..., Tensor],
+    steps: int,
+    tol: float | None,
+    add_noise: Callable[[Tensor], Tensor] | None,
+    schedule: Callable[[int], Any] | None,
+    given_lr: bool,
+    fstar: float | None,
+    steps_tol: float,
+    progress: bool,
+    name: str,
+    grid: dict[str, Tensor],
+    fixed: dict[str, Any],
+    bound: Tensor,
+) -> SweepResult:
+    k = len(x)
+    active = torch.ones(k, dtype=torch.bool)
+    diverged = torch.zeros(k, dtype=torch.bool)
+    nit = torch.full((k,), steps, dtype=torch.int64)
+    reached = torch.full((k,), math.inf, dtype=torch.float64)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"sweep {name} ({k} runs)", unit="step")
+    for t in itertools.count():
+        xg = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = f(xg)
+            if not isinstance(out, Tensor) or out.shape != (k,):
+                shown = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                raise ValueError(
+                    f"Invalid f: f(X) for X of shape {tuple(x.shape)} returned {shown}; expected ({k},) "
+                    "(f must broadcast over leading dimensions)"
+                )
+            (g,) = torch.autograd.grad(out.sum(), xg)
+        fun = out.detach()
+        norm = torch.linalg.vector_norm(g, dim=-1)
+        # A row is done where its single run would stop: not finite, or the gradient within tol.
+        bad = active & ~(torch.isfinite(fun) & torch.isfinite(x).all(-1) & torch.isfinite(g).all(-1))
+        if t > 0:
+            bad |= active & (torch.linalg.vector_norm(x, dim=-1) > bound)
+        done = bad | (active & (norm <= tol)) if tol is not None else bad
+        diverged |= bad
+        nit = torch.where(done, t, nit)
+        active &= ~done
+        hit = (fun - fstar <= steps_tol) if fstar is not None else (norm <= steps_tol)
+        reached = torch.where(hit & torch.isinf(reached), float(t), reached)
+        if t == steps or not bool(active.any()):
+            break
+        if (
+            add_noise is not None
+        ):  # one draw of shape (d,) per step, shared by the rows, as each single run draws it
+            g = g + add_noise(torch.zeros(x.shape[-1:], dtype=x.dtype))
+        new = update(x, g, t, schedule, given_lr)
+        x = torch.where(active.unsqueeze(-1), new, x)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    # A row that stopped on a non-finite gradient or iterate with f still finite reports inf, as diverged.
+    fun = torch.where(diverged & torch.isfinite(fun), torch.inf, fun)
+    success = ~diverged & ((norm <= tol) if tol is not None else torch.ones_like(diverged))
+    return SweepResult(
+        grid=grid, x=x.detach(), fun=fun, grad_norm=norm, diverged=diverged, success=success, nit=nit,
+        steps_to_tol=reached, method=name, steps=steps, fstar=fstar, steps_tol=steps_tol, options=fixed,
+    )  # fmt: skip
