@@ -69,7 +69,7 @@ from descend import search
 from descend.analysis import hessian
 from descend.result import Result
 
-__all__ = ["METHODS", "SEARCHES", "minimize"]
+__all__ = ["METHODS", "SEARCHES", "accepted_options", "minimize"]
 
 TensorFn = Callable[[Tensor], Tensor]
 
@@ -639,3 +639,21 @@ def minimize(
     return _builtin(
         obj, start, kind, found, steps, tol, add_noise, schedule, lr, method, {**implied, **options}, bound
     )
+
+
+def accepted_options(method: Any) -> set[str]:
+    """The option names ``minimize`` accepts for ``method`` (besides steps, tol, schedule, noise, seed)."""
+    resolved = optimizer_class(method)
+    if resolved is not None:
+        import inspect
+
+        params = inspect.signature(resolved[0].__init__).parameters
+        names = {n for n in params if n not in ("self", "params")}
+        return names | ({"beta1", "beta2"} if "betas" in names else set())
+    if not isinstance(method, str):
+        raise TypeError(f"Invalid method: {method!r}; expected a method name or an optimizer class")
+    kind, found, _ = parse_method(method, None)
+    if not kind:
+        raise ValueError(f"Invalid method: {method!r}")
+    names = {"lr", "line_search", "max_norm"} | ({"modify", "damping"} if kind != "gd" else set())
+    return names | (_SEARCH_OPTIONS[found] if found else set().union(*_SEARCH_OPTIONS.values()))

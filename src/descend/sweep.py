@@ -56,7 +56,7 @@ from descend.minimize import (
 )
 from descend.optim.base import Optimizer, value
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["SweepResult", "heavy_ball_theory", "parse_range", "quadratic_eigenvalues", "sweep"]
 
 TensorFn = Callable[[Tensor], Tensor]
 
@@ -409,3 +409,82 @@ def _loop(
         grid=grid, x=x.detach(), fun=fun, grad_norm=norm, diverged=diverged, success=success, nit=nit,
         steps_to_tol=reached, method=name, steps=steps, fstar=fstar, steps_tol=steps_tol, options=fixed,
     )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Theory beside measurement, and the command line's helpers
+
+
+def parse_range(text: str, name: str = "range") -> list[float]:
+    """Grid values from text: ``a:b:n`` (n evenly spaced), ``a:b:n:log`` (geometric) or ``v1,v2,...``."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        elif len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "log"):
+            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+            if n < 1 or (len(parts) == 4 and not (a > 0 and b > 0)):
+                raise ValueError
+            space = torch.logspace if len(parts) == 4 else torch.linspace
+            ends = (math.log10(a), math.log10(b)) if len(parts) == 4 else (a, b)
+            values = space(*ends, n, dtype=torch.float64).tolist()
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"Invalid {name}: {text!r}; expected a:b:n, a:b:n:log (a, b > 0) or comma-separated values"
+        ) from None
+    if not values:
+        raise ValueError(f"Invalid {name}: {text!r}; expected at least one value")
+    return values
+
+
+def quadratic_eigenvalues(f: TensorFn, x0: Any, box: Any = None, samples: int = 3) -> Tensor | None:
+    """The Hessian's eigenvalues if f is a quadratic (the same Hessian at x0 and at sample points), else None.
+
+    Points are drawn from ``box`` (((lo, hi), ...) per coordinate, or (lo, hi) in 1-D) when given, else
+    around x0, with a fixed seed.
+    """
+    from descend.analysis import hessian
+
+    x = as_start(x0).reshape(-1)
+    gen = torch.Generator().manual_seed(0)
+    if box is not None:
+        bounds = torch.tensor([box] if x.numel() == 1 else box, dtype=x.dtype).reshape(-1, 2)
+        lo, hi = bounds[:, 0], bounds[:, 1]
+    else:
+        lo, hi = x - 1 - x.abs(), x + 1 + x.abs()
+    points = [x] + [
+        lo + (hi - lo) * torch.rand(x.shape, generator=gen, dtype=x.dtype) for _ in range(samples)
+    ]
+
+    def fn(z: Tensor) -> Tensor:
+        return f(z.reshape(as_start(x0).shape))
+
+    hs = [hessian(fn, p) for p in points]
+    if not all(bool(torch.isfinite(h).all()) for h in hs):
+        return None
+    scale = max(float(h.abs().max()) for h in hs) or 1.0
+    if any(float((h - hs[0]).abs().max()) > 1e-9 * scale for h in hs[1:]):
+        return None
+    return torch.linalg.eigvalsh(0.5 * (hs[0] + hs[0].T))
+
+
+def heavy_ball_theory(result: SweepResult, eigenvalues: Tensor) -> Tensor | None:
+    """Per row, whether theory predicts convergence (ηλ < 2 + 2β for all λ); None where it does not apply.
+
+    It applies to gradient descent and to SGD with heavy-ball momentum (no Nesterov, dampening or weight
+    decay) with lr swept; momentum is the swept or the fixed value.
+    """
+    from descend.analysis import converges
+
+    opts = result.options
+    heavy_ball = result.method in ("gd", "sgd", "momentum", "SGD")
+    if not heavy_ball or "lr" not in result.grid or opts.get("nesterov") or opts.get("dampening", 0):
+        return None
+    if opts.get("weight_decay", 0) or "weight_decay" in result.grid or "dampening" in result.grid:
+        return None
+    momentum = result.grid.get(
+        "momentum", torch.full_like(result.grid["lr"], float(opts.get("momentum", 0.0)))
+    )
+    return converges(result.grid["lr"], momentum, eigenvalues)
