@@ -274,6 +274,10 @@ class Optimizer(torch.optim.Optimizer):
         for group, (foreach, use_fused) in zip(self.param_groups, paths, strict=True):
             group["foreach"], group["fused"] = foreach, use_fused
 
+    # Dynamo would re-trace the step's bookkeeping (state creation, bucketing) as the state changes and gain
+    # nothing: the update itself is one kernel or plain tensor code. In a compiled training step, the step
+    # runs eagerly and the model's forward and backward stay compiled.
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one update of every parameter that has a gradient; return ``closure()``'s loss if given."""

@@ -396,6 +396,12 @@ def pool() -> _Pool:
 
 
 def eligible(t: Tensor) -> bool:
-    """Whether a parameter can take the fused path (others take the per-tensor path in the same step)."""
+    """Whether a parameter can take the fused path (others take the per-tensor path in the same step).
+
+    Only plain dense CPU tensors do: a tensor subclass (a DTensor shard under FSDP2, say) has no single
+    address to write through, so it takes the per-tensor path, whose tensor arithmetic it understands.
+    """
+    if type(t) not in (Tensor, torch.nn.Parameter):
+        return False
     real = torch.view_as_real(t) if t.is_complex() else t
     return real.device.type == "cpu" and real.dtype in C_TYPES and real.is_contiguous() and not t.is_sparse
