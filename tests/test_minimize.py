@@ -112,6 +112,13 @@ def test_newton_with_a_line_search_solves_rosenbrock(method):
     assert bool((r.values[1:] <= r.values[:-1]).all())
 
 
+def test_a_search_that_lands_on_the_minimum_exactly_succeeds():
+    # Without tol the run goes on until ∇f = 0 exactly, where no search can decrease f: that is success.
+    r = minimize(functions.get("rosenbrock"), [-1.2, 1.0], "newton-wolfe", steps=60)
+    assert r.success and "exactly 0" in r.message and r.nit < 60
+    assert r.x.tolist() == [1.0, 1.0]
+
+
 def test_line_search_option_equals_the_method_suffix():
     f = functions.get("rosenbrock")
     a = minimize(f, [-1.2, 1.0], "newton", steps=50, tol=1e-8, line_search="armijo")

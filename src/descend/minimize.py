@@ -101,6 +101,10 @@ class _Stop(Exception):
     """Ends a run early with ``success=False``; the message says why."""
 
 
+class _Stationary(Exception):
+    """Ends a run early with ``success=True``: the gradient is exactly zero, no search can make progress."""
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Validation
 
@@ -403,6 +407,8 @@ def _run(
             step = update(x, fx, g, noise(g), k)
         except _Stop as stop:
             return _result(obj, rec, k, False, f"stopped at iteration {k + 1}: {stop}", extra)
+        except _Stationary:
+            return _result(obj, rec, k, True, "the gradient is exactly 0: a stationary point", extra)
         x = step.x.detach()
         if step.grad is None:
             fx, g = obj.value_and_grad(x)
@@ -529,6 +535,8 @@ def _builtin(
         rule = _Search(found, 1.0 if lr is None else lr, options)
 
     def update(x: Tensor, fx: float, g: Tensor, g_seen: Tensor, k: int) -> _Step:
+        if found is not None and not bool(g.any()):
+            raise _Stationary
         d = direction(obj, x, g_seen)
         if not bool(torch.isfinite(d).all()):
             raise _Stop("the direction is not finite")
@@ -589,7 +597,8 @@ def minimize(
             ``"newton-wolfe"``, ``"gd-exact"``, ...), an optimizer class, or a descend.optim short name.
         steps: the most iterations (updates).
         tol: stop, with ``success=True``, once ‖∇f(x_k)‖ ≤ tol; None runs all ``steps`` (then ``success``
-            means the run stayed finite).
+            means the run stayed finite). With a line search, ∇f(x_k) = 0 exactly also ends the run
+            successfully (no step can decrease f there).
         lr: the fixed step η (or the first trial step of a search; the optimizer's lr for a class).
         line_search: ``"armijo"``, ``"wolfe"``, ``"exact"`` or ``"golden"`` for a method named without one.
         schedule: learning rate (or, with ``lr``, multiplier) of update k; fixed steps and optimizers only.
