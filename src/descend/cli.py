@@ -34,6 +34,106 @@ def functions_command(name: str | None, wide: bool) -> None:
     click.echo(functions.table(width=shutil.get_terminal_size().columns if cut else None))
 
 
+@main.command("compare")
+@click.option("--task", default="digits-cnn", show_default=True,
+              help="digits-cnn, digits-mlp, diabetes (embedded), or airfoil (with --data).")
+@click.option("--optimizer", "-o", "optimizers", multiple=True, metavar="NAME",
+              help="An optimizer to compare (repeatable); default: sgd momentum nesterov adagrad rmsprop "
+              "adadelta adam adamw yogi.")
+@click.option("--lr", "lrs", multiple=True, metavar="NAME=LR",
+              help="Learning rate of one optimizer (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE",
+              help="Any other hyperparameter, e.g. adam.betas=0.9,0.99 or momentum.momentum=0.95 "
+              "(repeatable).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Minibatch size (default: the task's).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Number of seeds (0..N-1); the table shows medians and ranges.")
+@click.option("--seed-list", metavar="S1,S2,...", help="Explicit seeds, instead of --seeds.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when present), cpu, cuda, cuda:N.")
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
+              help="CPU threads for torch (0: torch's default).")
+@click.option("--data", type=click.Path(dir_okay=False), help="The airfoil table, for --task airfoil.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Report folder (default: descend-report-YYYYmmdd-HHMMSS in the current directory).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def compare_command(task: str, optimizers: tuple[str, ...], lrs: tuple[str, ...], sets: tuple[str, ...],
+                    epochs: int | None, batch_size: int | None, seeds: int, seed_list: str | None,
+                    device: str, threads: int, data: str | None, out: str | None,
+                    no_progress: bool) -> None:  # fmt: skip
+    """Compare the chapter's optimizers on one task and write a report (HTML, CSV, configuration)."""
+    from descend.compare import compare, default_out, parse_assignment
+
+    try:
+        lr_map = {}
+        for text in lrs:
+            name, _, value = parse_assignment(text, what="--lr")
+            lr_map[name] = value
+        options: dict[str, dict] = {}
+        for text in sets:
+            name, key, value = parse_assignment(text, what="--set")
+            options.setdefault(name, {})[key] = value
+        seed_values = list(range(seeds))
+        if seed_list is not None:
+            try:
+                seed_values = [int(s) for s in seed_list.split(",")]
+            except ValueError:
+                msg = f"Invalid --seed-list: {seed_list!r}; expected integers like 0,1,2"
+                raise ValueError(msg) from None
+        echo = lambda line: click.echo(line, err=True)  # noqa: E731
+        result = compare(task, list(optimizers) or None, lrs=lr_map, options=options, epochs=epochs,
+                         batch_size=batch_size, seeds=seed_values, device=device, data=data,
+                         threads=threads or None, progress=not no_progress, log=echo)  # fmt: skip
+    except (ValueError, TypeError) as e:
+        raise click.UsageError(str(e)) from e
+    folder = default_out() if out is None else click.format_filename(out)
+    written = result.write(folder)
+    click.echo(result.table())
+    click.echo(f"\nReport: {written['html']}")
+    click.echo(f"Folder: {folder}")
+
+
+@main.command("experiment")
+@click.argument("name")
+@click.option("--data", type=click.Path(),
+              help="The airfoil table (or a Fashion-MNIST folder for lr-scheduling).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Number of seeds.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the experiment's epochs.")
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
+              help="CPU threads for torch (0: torch's default).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Report folder (default: descend-experiment-NAME-YYYYmmdd-HHMMSS).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def experiment_command(name: str, data: str | None, seeds: int, epochs: int | None, threads: int,
+                       out: str | None, no_progress: bool) -> None:  # fmt: skip
+    """Run one of the chapter's experiments: minibatch-sgd, momentum, adagrad, rmsprop, adadelta, adam,
+    yogi, linear-regression, vectorization, lr-scheduling."""
+    from datetime import datetime
+
+    import torch
+
+    from descend import experiments
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        echo = lambda line: click.echo(line, err=True)  # noqa: E731
+        report = experiments.from_options(name, data=data, seeds=seeds, epochs=epochs,
+                                          progress=not no_progress, log=echo)  # fmt: skip
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        raise click.UsageError(str(e)) from e
+    finally:
+        torch.set_num_threads(previous)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = out if out is not None else f"descend-experiment-{name}-{stamp}"
+    written = report.write(folder)
+    click.echo(report.table())
+    click.echo(f"\nReport: {written['html']}")
+    click.echo(f"Folder: {folder}")
+
+
 def _number_list(text: str, name: str, dim: int) -> list[float]:
     try:
         values = [float(v) for v in text.split(",")]

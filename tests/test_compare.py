@@ -1,0 +1,166 @@
+"""`descend compare`: every optimizer in the report, divergence reported, the rerun command reproduces."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shlex
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from descend.cli import main
+from descend.compare import DEFAULT_LR, DEFAULT_OPTIMIZERS, TASKS, compare, default_out, parse_assignment
+from test_report import decode_images
+
+FIGURES = {"loss_vs_epoch", "test_loss_vs_epoch", "loss_vs_seconds", "accuracy_vs_epoch", "lr_vs_epoch"}
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> tuple[Path, str]:
+    """`descend compare --epochs 1` with no other argument, run in a fresh folder."""
+    folder = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        result = CliRunner().invoke(main, ["compare", "--epochs", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    reports = list(folder.glob("descend-report-*"))
+    assert len(reports) == 1
+    return reports[0], result.output
+
+
+def test_default_compare_writes_every_optimizer(default_run):
+    folder, output = default_run
+    assert re.fullmatch(r"descend-report-\d{8}-\d{6}", folder.name)
+    assert output.rstrip().splitlines()[-1] == f"Folder: {folder.name}"
+    summary = _csv(folder / "summary.csv")
+    assert [r["optimizer"] for r in summary] == list(DEFAULT_OPTIMIZERS)
+    for row in summary:
+        assert float(row["lr"]) == DEFAULT_LR["digits-cnn"][row["optimizer"]]
+        assert row["status"] == "ok"
+        assert 0.0 <= float(row["test_acc"]) <= 1.0
+        assert float(row["test_loss min"]) <= float(row["test_loss"]) <= float(row["test_loss max"])
+        assert float(row["steps_per_s"]) > 0
+    runs = _csv(folder / "runs.csv")
+    assert sorted((r["optimizer"], r["seed"]) for r in runs) == sorted(
+        (o, str(s)) for o in DEFAULT_OPTIMIZERS for s in range(3)
+    )
+    history = _csv(folder / "history.csv")
+    # one epoch: the untrained model and the end of the epoch, per optimizer and seed
+    assert len(history) == 2 * len(runs)
+    assert {r["optimizer"] for r in history} == set(DEFAULT_OPTIMIZERS)
+    for name in DEFAULT_OPTIMIZERS:
+        assert re.search(rf"^{name}\s", output, re.MULTILINE), f"{name} missing from the table"
+
+
+def test_default_compare_html_embeds_every_figure(default_run):
+    folder, _ = default_run
+    page = (folder / "report.html").read_text()
+    for name in FIGURES:
+        assert f'<figure id="{name}">' in page
+        assert (folder / "figures" / f"{name}.png").is_file()
+    images = decode_images(page)
+    assert len(images) == len(FIGURES)
+    assert all(img.shape[0] > 100 and img.shape[1] > 100 for img in images)
+    for name in DEFAULT_OPTIMIZERS:
+        assert f'<td class="text">{name}</td>' in page
+
+
+def test_same_seed_same_start(default_run):
+    folder, _ = default_run
+    history = _csv(folder / "history.csv")
+    for seed in ("0", "1", "2"):
+        start = {r["train_loss"] for r in history if r["seed"] == seed and r["step"] == "0"}
+        assert len(start) == 1, "every optimizer must start from the same model for a seed"
+
+
+def test_rerun_command_reproduces(tmp_path):
+    runner = CliRunner()
+    first = tmp_path / "first"
+    args = ["compare", "--task", "digits-mlp", "-o", "adam", "-o", "nesterov", "--lr", "adam=0.005",
+            "--set", "adam.betas=0.8,0.99", "--epochs", "1", "--seed-list", "4",
+            "--out", str(first)]  # fmt: skip
+    result = runner.invoke(main, [*args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((first / "config.json").read_text())
+    assert config["optimizers"]["adam"] == {"lr": 0.005, "betas": [0.8, 0.99]}
+    assert config["optimizers"]["nesterov"] == {"momentum": 0.9, "nesterov": True, "lr": 0.3}
+    assert config["seeds"] == [4]
+    command = (first / "command.txt").read_text().strip()
+    assert command == config["command"]
+    words = shlex.split(command)
+    assert words[:2] == ["descend", "compare"]
+    second = tmp_path / "second"
+    again = runner.invoke(main, [*words[1:], "--out", str(second), "--no-progress"])
+    assert again.exit_code == 0, again.output
+    a, b = _csv(first / "runs.csv"), _csv(second / "runs.csv")
+    for ra, rb in zip(a, b, strict=True):
+        for key in ("optimizer", "seed", "train_loss", "test_loss", "train_acc", "test_acc", "steps"):
+            assert ra[key] == rb[key]
+
+
+def test_diverged_optimizer_is_reported_not_raised(tmp_path):
+    result = compare("diabetes", ["sgd", "adam"], lrs={"sgd": 1e6}, epochs=2, seeds=[0, 1], progress=False)
+    rows = {r["optimizer"]: r for r in result.summary_rows()}
+    assert rows["sgd"]["status"] == "diverged (2/2)"
+    assert math.isnan(rows["sgd"]["test_loss"])
+    assert rows["adam"]["status"] == "ok" and math.isfinite(rows["adam"]["test_loss"])
+    assert all(r["status"] == "diverged" and "non-finite" in r["message"] for r in result.run_rows()[:1])
+    written = result.write(tmp_path / "rep")
+    assert "diverged (2/2)" in written["html"].read_text()
+    assert "diverged" in result.table()
+
+
+def test_parse_assignment():
+    assert parse_assignment("Adam=0.001") == ("adam", "lr", 0.001)
+    assert parse_assignment("adam.betas=0.9,0.99") == ("adam", "betas", (0.9, 0.99))
+    assert parse_assignment("sgd.nesterov=true") == ("sgd", "nesterov", True)
+    assert parse_assignment("rmsprop.alpha=1e-1") == ("rmsprop", "alpha", 0.1)
+    assert parse_assignment("adagrad.initial_accumulator_value=1") == (
+        "adagrad",
+        "initial_accumulator_value",
+        1,
+    )
+    for bad in ("adam", "=0.1", "adam=", "adam=fast"):
+        with pytest.raises(ValueError, match="Invalid --lr"):
+            parse_assignment(bad)
+
+
+def test_bad_options_are_usage_errors():
+    runner = CliRunner()
+    cases = [
+        (["compare", "-o", "lbfgs"], "lbfgs"),
+        (["compare", "--lr", "adam=0.1", "-o", "sgd"], "adam"),
+        (["compare", "--set", "adam.betas=2,0.9", "-o", "adam"], "beta"),
+        (["compare", "--task", "mnist"], "mnist"),
+        (["compare", "--task", "airfoil"], "--data"),
+        (["compare", "--device", "tpu"], "tpu"),
+        (["compare", "--seed-list", "a,b"], "seed-list"),
+    ]
+    for args, word in cases:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert word in result.output, (args, result.output)
+
+
+def test_default_out_is_unique(tmp_path):
+    now = datetime(2024, 5, 6, 7, 8, 9)
+    first = default_out(now, tmp_path)
+    assert first.name == "descend-report-20240506-070809"
+    first.mkdir()
+    assert default_out(now, tmp_path).name == "descend-report-20240506-070809-2"
+
+
+def test_every_task_has_a_default_lr_for_every_optimizer():
+    for task in TASKS:
+        assert set(DEFAULT_OPTIMIZERS) <= set(DEFAULT_LR[task])
+        assert all(lr > 0 for lr in DEFAULT_LR[task].values())
