@@ -320,8 +320,8 @@ class Optimizer(torch.optim.Optimizer):
         buckets: dict[tuple, list[tuple[Tensor, Tensor, dict[str, Any]]]] = {}
         for item, step in zip(items, steps, strict=True):
             p, _, state = item
-            keys = tuple(sorted(k for k, v in state.items() if k != "step" and isinstance(v, Tensor)))
-            buckets.setdefault((p.device, _real(p).dtype, step, keys), []).append(item)
+            keys = tuple(k for k, v in state.items() if k != "step" and v is not None)
+            buckets.setdefault((p.device, fused.REAL.get(p.dtype, p.dtype), step, keys), []).append(item)
 
         maximize = bool(group.get("maximize"))
         hyper = {k: value(v) for k, v in group.items() if k != "params"}
@@ -377,11 +377,12 @@ class Optimizer(torch.optim.Optimizer):
         for k in kernel.new_keys:
             for param, _, state in items:
                 state[k] = torch.zeros_like(param, memory_format=torch.contiguous_format)
-        columns = [[_real(t) for t in column] for column in zip(*(
+        columns = [list(column) for column in zip(*(
             (param, grad, *(state[k] for k in keys), *(state[k] for k in kernel.new_keys))
             for param, grad, state in items
         ), strict=True)]  # fmt: skip
-        kernel(columns, h, fused.pool())
+        sizes = [p.numel() * (2 if p.is_complex() else 1) for p, _, _ in items]
+        kernel(columns, sizes, h, fused.pool())
         for param, _, _ in items:  # the kernel wrote through pointers: tell autograd, as an in-place op would
             torch.autograd.graph.increment_version(param)
 

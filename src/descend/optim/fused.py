@@ -26,6 +26,7 @@ and state dicts see nothing different.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -43,6 +44,11 @@ import torch
 from torch import Tensor
 
 C_TYPES = {torch.float32: "float", torch.float64: "double"}
+#: The real dtype a complex parameter is updated in (through its real view: same address, twice the elements).
+REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, **{t: t for t in C_TYPES}}
+#: Steps over fewer elements than this run on one thread.
+PARALLEL_MIN_NUMEL = 1 << 20
+_PLAIN = (Tensor, torch.nn.Parameter)
 
 # ---- symbolic values ----------------------------------------------------------------------------------
 
@@ -234,8 +240,9 @@ void step(int64_t n_segments, const int64_t* seg_tensor, const int64_t* seg_star
 # ---- compilation and caching --------------------------------------------------------------------------
 
 
+@functools.cache
 def compiler() -> str | None:
-    """The C compiler the fused path uses, or None when there is none."""
+    """The C compiler the fused path uses, or None when there is none (looked up once per process)."""
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
 
 
@@ -307,14 +314,11 @@ class Kernel:
         self.lib = compile_source(source)
         self.n_arrays = len(outputs)
 
-    def __call__(self, arrays: list[list[Tensor]], h: Scalars, pool: _Pool) -> None:
-        n_tensors = len(arrays[0])
+    def __call__(self, arrays: list[list[Tensor]], sizes: list[int], h: Scalars, pool: _Pool) -> None:
+        """Run on ``arrays`` (a list of tensors per slot); the t-th tensors hold ``sizes[t]`` real numbers."""
         table = torch.tensor([t.data_ptr() for column in arrays for t in column], dtype=torch.int64)
-        scalars = torch.tensor(
-            [float(getattr(h, k)) for k in self.scalar_names] or [0.0], dtype=torch.float64
-        )
-        sizes = [t.numel() for t in arrays[0]]
-        pool.run(self.lib.step, sizes, table, n_tensors, scalars)
+        values = [float(getattr(h, k)) for k in self.scalar_names] or [0.0]
+        pool.run(self.lib.step, sizes, table, len(sizes), torch.tensor(values, dtype=torch.float64))
 
 
 def _symbolic(v: Any) -> bool:
@@ -348,15 +352,15 @@ class _Pool:
 
     def __init__(self) -> None:
         self.workers = max(1, torch.get_num_threads())
-        self.executor = ThreadPoolExecutor(self.workers, thread_name_prefix="descend-fused")
+        self.executor = ThreadPoolExecutor(max(1, self.workers - 1), thread_name_prefix="descend-fused")
         self.plans: dict[tuple[int, ...], list[tuple[Tensor, Tensor, Tensor]]] = {}
 
     def plan(self, sizes: list[int]) -> list[tuple[Tensor, Tensor, Tensor]]:
         key = tuple(sizes)
         if key not in self.plans:
             total = sum(sizes)
-            # small steps run on one thread: waking the others costs more than it saves
-            parts = self.workers if total >= 1 << 16 else 1
+            # below a few MiB per tensor slot, waking other threads costs more than it saves
+            parts = self.workers if total >= PARALLEL_MIN_NUMEL else 1
             bounds = [total * i // parts for i in range(parts + 1)]
             plan, offset = [], 0
             segments: list[list[tuple[int, int, int]]] = [[] for _ in range(parts)]
@@ -378,10 +382,9 @@ class _Pool:
              scalars.data_ptr())
             for ts, starts, lengths in self.plan(sizes)
         ]  # fmt: skip
-        if len(calls) == 1:
-            fn(*calls[0])
-            return
-        for future in [self.executor.submit(fn, *c) for c in calls]:
+        futures = [self.executor.submit(fn, *c) for c in calls[1:]]
+        fn(*calls[0])  # the calling thread takes the first share itself
+        for future in futures:
             future.result()
 
 
@@ -398,10 +401,10 @@ def pool() -> _Pool:
 def eligible(t: Tensor) -> bool:
     """Whether a parameter can take the fused path (others take the per-tensor path in the same step).
 
-    Only plain dense CPU tensors do: a tensor subclass (a DTensor shard under FSDP2, say) has no single
-    address to write through, so it takes the per-tensor path, whose tensor arithmetic it understands.
+    Only plain dense contiguous CPU tensors of a float or complex dtype do: a tensor subclass (a DTensor
+    shard under FSDP2, say) has no single address to write through, so it takes the per-tensor path, whose
+    tensor arithmetic it understands.
     """
-    if type(t) not in (Tensor, torch.nn.Parameter):
-        return False
-    real = torch.view_as_real(t) if t.is_complex() else t
-    return real.device.type == "cpu" and real.dtype in C_TYPES and real.is_contiguous() and not t.is_sparse
+    return (
+        type(t) in _PLAIN and t.is_cpu and t.layout == torch.strided and t.dtype in REAL and t.is_contiguous()
+    )

@@ -1,0 +1,229 @@
+"""Time one optimizer step, side by side: descend (each path), torch.optim (each mode) and peers, in one run.
+
+An optimizer step is bound by memory traffic, so each row also shows the machine's limit: the bytes a step
+must move (SGD 12 per float32 parameter, momentum/AdaGrad/RMSProp 20, Adadelta/Adam/AdamW/Yogi 28) over the
+copy bandwidth measured in the same run. Peers are timed where installed: pytorch-optimizer (Yogi, Adadelta)
+and optax (jitted by XLA, buffers donated). Times are the best of ``--reps`` steps after warm-up.
+
+    python benchmarks/step.py                      # 1M, 10M and 50M parameters in 100 tensors
+    python benchmarks/step.py --sizes 1e7 --optimizers adam yogi --reps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+
+from descend import optim
+
+# name -> (descend class, options, torch class or None, bytes per float32 parameter)
+ALGORITHMS: dict[str, tuple[type, dict, type | None, int]] = {
+    "sgd": (optim.SGD, {"lr": 1e-3}, torch.optim.SGD, 12),
+    "momentum": (optim.SGD, {"lr": 1e-3, "momentum": 0.9}, torch.optim.SGD, 20),
+    "adagrad": (optim.Adagrad, {"lr": 1e-2}, torch.optim.Adagrad, 20),
+    "rmsprop": (optim.RMSprop, {"lr": 1e-2}, torch.optim.RMSprop, 20),
+    "adadelta": (optim.Adadelta, {}, torch.optim.Adadelta, 28),
+    "adam": (optim.Adam, {"lr": 1e-3}, torch.optim.Adam, 28),
+    "adamw": (optim.AdamW, {"lr": 1e-3}, torch.optim.AdamW, 28),
+    "yogi": (optim.Yogi, {"lr": 1e-2}, None, 28),
+}
+
+
+def bandwidth(n: int = 1 << 26) -> float:
+    """Bytes per second of a large float32 copy (read + write), best of several."""
+    src, dst = torch.randn(n), torch.empty(n)
+    best = min(timed(lambda: dst.copy_(src)) for _ in range(8))
+    return 2 * 4 * n / best
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def make_params(numel: int, tensors: int) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(numel // tensors, generator=gen).requires_grad_() for _ in range(tensors)]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=gen)
+    return params
+
+
+def rss_peak_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
+
+def reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def time_torch_style(make: Callable[[list[torch.Tensor]], object], numel: int, tensors: int, reps: int):
+    """(best seconds per step, extra peak memory of a step in bytes) for a torch-style optimizer."""
+    params = make_params(numel, tensors)
+    opt = make(params)
+    opt.step()  # creates state; compiles where a path compiles
+    opt.step()
+    gc.collect()
+    reset_peak()
+    base = rss_peak_kib()
+    best = min(timed(opt.step) for _ in range(reps))
+    extra = (rss_peak_kib() - base) * 1024
+    del opt, params
+    gc.collect()
+    return best, extra
+
+
+def time_optax(name: str, numel: int, tensors: int, reps: int) -> float | None:
+    try:
+        import jax
+        import optax
+    except ImportError:
+        return None
+    makers = {
+        "sgd": lambda: optax.sgd(1e-3), "momentum": lambda: optax.sgd(1e-3, momentum=0.9),
+        "adagrad": lambda: optax.adagrad(1e-2), "rmsprop": lambda: optax.rmsprop(1e-2),
+        "adadelta": lambda: optax.adadelta(1.0), "adam": lambda: optax.adam(1e-3),
+        "adamw": lambda: optax.adamw(1e-3), "yogi": lambda: optax.yogi(1e-2),
+    }  # fmt: skip
+    tx = makers[name]()
+    key = jax.random.PRNGKey(0)
+    params = [jax.random.normal(jax.random.fold_in(key, i), (numel // tensors,)) for i in range(tensors)]
+    grads = [
+        jax.random.normal(jax.random.fold_in(key, 1000 + i), (numel // tensors,)) for i in range(tensors)
+    ]
+    state = tx.init(params)
+
+    def update(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    step = jax.jit(update, donate_argnums=(0, 1))
+    params, state = step(params, state, grads)
+    jax.block_until_ready(params)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        params, state = step(params, state, grads)
+        jax.block_until_ready(params)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peer(name: str) -> Callable | None:
+    try:
+        import pytorch_optimizer
+    except ImportError:
+        return None
+    if name == "yogi":
+        return lambda ps: pytorch_optimizer.Yogi(ps, lr=1e-2, initial_accumulator=0.0, weight_decouple=False)
+    if name == "adadelta":
+        return lambda ps: pytorch_optimizer.AdaDelta(ps)
+    return None
+
+
+FIRST_STEP = """
+import time, torch
+from descend import optim
+p = [torch.randn(1000, requires_grad=True) for _ in range(4)]
+for q in p: q.grad = torch.randn(1000)
+opt = optim.{cls}(p, fused=True)
+t = time.perf_counter(); opt.step(); print(time.perf_counter() - t)
+"""
+
+
+def first_step_seconds(cls: str, cache: str) -> float:
+    env = {**os.environ, "DESCEND_CACHE": cache}
+    out = subprocess.run([sys.executable, "-c", FIRST_STEP.format(cls=cls)], env=env, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple[dict, int]:
+    """Best seconds per step of each contender for one algorithm and size; the fused step's extra memory."""
+    cls, options, torch_cls, _ = ALGORITHMS[name]
+    few = max(2, reps // 3)
+
+    def ours(**kw: object) -> Callable:
+        return lambda ps: cls(ps, **kw, **options)
+
+    def torchs(**kw: object) -> Callable:
+        return lambda ps: torch_cls(ps, **kw, **options)
+
+    cells: dict[str, float | None] = {}
+    cells["descend fused"], extra = time_torch_style(ours(fused=True), numel, tensors, reps)
+    for label, kw in (("descend loop", {"foreach": False}), ("descend foreach", {"foreach": True})):
+        cells[label] = None if slow else time_torch_style(ours(**kw), numel, tensors, few)[0]
+    for label, kw in (("torch fused", {"fused": True}), ("torch loop", {"foreach": False}),
+                      ("torch foreach", {"foreach": True})):  # fmt: skip
+        cells[label] = None
+        # torch has no such mode for some algorithms: the cell stays empty
+        with contextlib.suppress(RuntimeError, ValueError, TypeError):
+            if torch_cls is not None:
+                cells[label] = time_torch_style(torchs(**kw), numel, tensors, max(2, reps // 2))[0]
+    make_peer = peer(name)
+    skip_peer = make_peer is None or slow
+    cells["pytorch-optimizer"] = None if skip_peer else time_torch_style(make_peer, numel, tensors, few)[0]
+    cells["optax"] = time_optax(name, numel, tensors, reps)
+    return cells, extra
+
+
+COLUMNS = ["descend fused", "descend loop", "descend foreach", "torch fused", "torch loop", "torch foreach",
+           "pytorch-optimizer", "optax"]  # fmt: skip
+
+
+def row(name: str, numel: int, limit: float, cells: dict, extra: int) -> str:
+    ours = min(v for k, v in cells.items() if k.startswith("descend") and v is not None)
+    theirs = [v for k, v in cells.items() if k.startswith("torch") and v is not None]
+    out = [f"{numel / 1e6:g}M", name, f"{limit * 1e3:.1f}"]
+    out += ["" if cells[c] is None else f"{cells[c] * 1e3:.1f}" for c in COLUMNS]
+    out += [f"{ours / limit:.2f}x", f"{min(theirs) / ours:.2f}x" if theirs else ""]
+    out += [f"{cells['optax'] / ours:.2f}x" if cells["optax"] else "", f"{extra / 2**20:.0f}"]
+    return "| " + " | ".join(out) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e6, 1e7, 5e7])
+    parser.add_argument("--tensors", type=int, default=100)
+    parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--no-slow", action="store_true", help="at 50M and above, skip descend's eager paths")
+    args = parser.parse_args()
+
+    bw = bandwidth()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    print(f"# {machine}, {torch.get_num_threads()} threads; copy bandwidth {bw / 1e9:.1f} GB/s")
+    with tempfile.TemporaryDirectory() as cold:
+        print("# first fused step (trace + compile), cold cache / cached on disk, new process each:")
+        for cls in ("SGD", "Adam", "Adadelta", "Yogi"):
+            print(f"#   {cls}: {first_step_seconds(cls, cold):.2f} s / {first_step_seconds(cls, cold):.3f} s")
+    print()
+    titles = ["params", "optimizer", "limit ms", *COLUMNS[:-1], "optax jit", "best descend / limit",
+              "best torch / best descend", "optax / best descend", "extra peak MiB (fused)"]  # fmt: skip
+    print("| " + " | ".join(titles) + " |")
+    print("|" + "---|" * len(titles))
+    for size in args.sizes:
+        numel = int(size)
+        for name in args.optimizers:
+            limit = ALGORITHMS[name][3] * numel / bw
+            cells, extra = measure(name, numel, args.tensors, args.reps, args.no_slow and numel >= 5e7)
+            print(row(name, numel, limit, cells, extra), flush=True)
+
+
+if __name__ == "__main__":
+    main()
