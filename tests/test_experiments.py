@@ -16,7 +16,7 @@ from torch import nn
 from descend import experiments as E
 from descend import schedules
 from descend.cli import main
-from descend.data import Dataset
+from descend.data import Dataset, write_idx
 
 
 @pytest.fixture(scope="module")
@@ -162,10 +162,12 @@ def test_lenet_shapes():
     assert big[7].in_features == 16 * 5 * 5  # the chapter's LeNet
 
 
-def test_lr_scheduling_follows_each_schedule():
+def test_lr_scheduling_follows_each_schedule(tmp_path, monkeypatch):
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path))  # no Fashion-MNIST files there: the digits
     chosen = ["no schedule (η 0.3)", "cosine + warmup", "multi-factor (0.5, ×0.5 at 15, 30)"]
     report = E.lr_scheduling(epochs=2, batch_size=256, schedules=chosen)
     assert [r["schedule"] for r in report.rows] == chosen
+    assert report.config["data"] == "digits"
     warm = report.histories["cosine + warmup"][0]
     expected = schedules.cosine(0.3, max_steps=2, final_lr=0.01, warmup_steps=2)
     assert warm["lr"] == pytest.approx([expected(k) for k in range(3)])
@@ -213,3 +215,25 @@ def test_experiment_command(tmp_path):
     assert (out / "report.html").is_file() and (out / "history.csv").is_file()
     bad = runner.invoke(main, ["experiment", "vectorization", "--data", "x.dat"])
     assert bad.exit_code == 2 and "Invalid data" in bad.output
+
+
+def _tiny_fashion(folder, n_train: int = 64, n_test: int = 32) -> None:
+    g = torch.Generator().manual_seed(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.randint(0, 10, (n,), generator=g, dtype=torch.uint8)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+def test_lr_scheduling_uses_fashion_mnist_when_its_files_are_there(tmp_path, monkeypatch):
+    _tiny_fashion(tmp_path / "fashion-mnist")
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path))
+    report = E.lr_scheduling(epochs=1, batch_size=32, schedules=["square root (η 0.1)"])
+    assert report.config["data"] == "fashion-mnist"
+    assert (report.config["n_train"], report.config["n_test"]) == (64, 32)
+    hist = report.histories["square root (η 0.1)"][0]
+    assert hist.config["parameters"] == sum(p.numel() for p in E.lenet((1, 28, 28)).parameters())
+    assert hist["lr"] == pytest.approx([0.1, 0.1 / math.sqrt(2)])
+    explicit = E.lr_scheduling(tmp_path / "fashion-mnist", epochs=1, schedules=["no schedule (η 0.3)"])
+    assert explicit.config["n_train"] == 64
