@@ -10,6 +10,7 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -164,3 +165,20 @@ def test_every_task_has_a_default_lr_for_every_optimizer():
     for task in TASKS:
         assert set(DEFAULT_OPTIMIZERS) <= set(DEFAULT_LR[task])
         assert all(lr > 0 for lr in DEFAULT_LR[task].values())
+
+
+def test_airfoil_task_takes_the_chapters_hyperparameters(tmp_path):
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(1503, 6))
+    table[:, 5] = table[:, :5] @ np.array([0.5, -0.3, 0.2, 0.1, -0.4]) + 0.5 * rng.normal(size=1503)
+    path = tmp_path / "airfoil.dat"
+    path.write_text("".join("\t".join(f"{v:.6f}" for v in row) + "\r\n" for row in table))
+    result = compare("airfoil", ["adadelta", "rmsprop"], data=path, epochs=1, seeds=[0], progress=False)
+    assert result.optimizers["adadelta"] == {"lr": 1.0, "rho": 0.9, "eps": 1e-5}
+    assert result.optimizers["rmsprop"] == {"lr": 0.01, "alpha": 0.9, "eps": 0.0, "eps_root": 1e-6}
+    assert "--set rmsprop.eps_root=1e-06" in result.command
+    rows = result.summary_rows()
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert all(r["train_loss"] < result.histories[r["optimizer"]][0].records[0]["train_loss"] for r in rows)
+    with pytest.raises(ValueError, match="embedded data"):
+        compare("diabetes", ["sgd"], data=path, epochs=1, progress=False)

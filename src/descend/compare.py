@@ -26,7 +26,8 @@ rate; torch's lr = 1 is the chapter's algorithm), Adam, AdamW and Yogi 0.01). Fo
 best final test loss (median of seeds 0 and 1) over the grid {0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1} at
 the task's default epochs and batch size, as measured by ``benchmarks/compare_lr_grid.py`` (the grids are
 in ``benchmarks/RESULTS.md``; amsgrad takes Adam's). Every other hyperparameter is torch's default
-(momentum and Nesterov: β = 0.9; AdamW: weight decay 0.01).
+(momentum and Nesterov: β = 0.9; AdamW: weight decay 0.01), except on ``airfoil``, which takes the
+chapter's (:data:`DEFAULT_OPTIONS`).
 
 A run whose loss turns NaN or infinite is stopped by :func:`descend.train.fit` and reported as
 ``diverged`` (its final values are NaN in the table, its curve ends where it diverged); the other runs go
@@ -61,6 +62,7 @@ from descend.train import History, fit, squared_loss
 __all__ = [
     "DEFAULT_LR",
     "DEFAULT_OPTIMIZERS",
+    "DEFAULT_OPTIONS",
     "TASKS",
     "Comparison",
     "Task",
@@ -158,6 +160,19 @@ DEFAULT_LR: dict[str, dict[str, float]] = {
     },
     "airfoil": dict(_CHAPTER_LR),
 }  # fmt: skip
+
+#: Hyperparameters other than the learning rate that a task sets by default: on the airfoil table, the
+#: chapter's (ε inside the root for AdaGrad and RMSProp, γ = 0.9, Adadelta's ρ = 0.9 and ε = 1e-5, Adam's ε).
+DEFAULT_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "airfoil": {
+        "adagrad": {"eps": 0.0, "eps_root": 1e-6},
+        "rmsprop": {"alpha": 0.9, "eps": 0.0, "eps_root": 1e-6},
+        "adadelta": {"rho": 0.9, "eps": 1e-5},
+        "adam": {"eps": 1e-6},
+        "amsgrad": {"eps": 1e-6},
+        "adamw": {"eps": 1e-6},
+    },
+}
 
 
 # ------------------------------------------------------------------------------------------- options
@@ -426,7 +441,7 @@ def _hyperparameters(
             )
     chosen = {}
     for name in names:
-        hyper = {"lr": DEFAULT_LR[task].get(name, 0.01)}
+        hyper = {"lr": DEFAULT_LR[task].get(name, 0.01), **DEFAULT_OPTIONS.get(task, {}).get(name, {})}
         if name in lrs:
             hyper["lr"] = lrs[name]
         hyper.update(options.get(name, {}))
