@@ -15,7 +15,12 @@ The execution paths all feed that one rule:
 * per tensor (``foreach=False``): the rule on each parameter in turn; the ground truth;
 * multi-tensor (``foreach=True``): the rule on a :class:`TensorList`, whose arithmetic is one
   ``torch._foreach_*`` call per operation over every tensor that shares a device, dtype and step;
+* fused (``fused=True``): the rule traced into one generated C loop over all those tensors, a single pass
+  over memory (:mod:`descend.optim.fused`);
 * a sweep evaluates the same rule on a ``(K, d)`` tensor with ``(K, 1)`` hyperparameters.
+
+The default (``foreach=None, fused=None``) is torch's choice on CUDA (multi-tensor) and, on CPU, the fused
+path for groups of at least ``FUSED_MIN_NUMEL`` elements when a C compiler is present, else the loop.
 
 Parameters whose gradient is ``None`` are skipped and keep their state, complex parameters are updated
 through their real view (as torch.optim does), and ``maximize`` negates the gradient before the rule.
@@ -69,11 +74,9 @@ def nonnegative(name: str, value: Any) -> None:
         raise _bad(name, value, f"{name} >= 0")
 
 
-def in_unit_interval(name: str, value: Any, *, closed: bool = True) -> None:
-    v = number(name, value)
-    ok = 0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0
-    if not ok:
-        raise _bad(name, value, f"0 <= {name} <= 1" if closed else f"0 <= {name} < 1")
+def in_unit_interval(name: str, value: Any) -> None:
+    if not 0.0 <= number(name, value) <= 1.0:
+        raise _bad(name, value, f"0 <= {name} <= 1")
 
 
 def betas_pair(value: Any) -> None:
