@@ -189,8 +189,13 @@ def test_l1_projection_properties(values, radius):
     assert torch.all(p * x >= 0)
 
 
+# Radii are 0 or at least 1e-100: below that, the squares inside a norm are subnormal, and the check's own
+# torch.linalg.vector_norm loses the precision the assertions ask for.
+radii = st.just(0.0) | st.floats(1e-100, 50.0)
+
+
 @settings(max_examples=150, deadline=None)
-@given(st.lists(finite, min_size=1, max_size=12), st.floats(0.0, 50.0))
+@given(st.lists(finite, min_size=1, max_size=12), radii)
 def test_l2_projection_properties(values, radius):
     x = torch.tensor(values, dtype=torch.float64)
     p = project_l2_ball(x, radius)
