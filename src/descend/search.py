@@ -548,6 +548,22 @@ def _line_result(
     return Result(alpha, phi, nit, line.nfev, ok, message, njev=line.njev, extra=extra)
 
 
+def _line_start(
+    line: _Line, fx: Any, grad: torch.Tensor | None
+) -> tuple[float, torch.Tensor, float, dict[str, float], Result | None]:
+    """φ(0), ∇f(x), φ'(0), the shared ``extra`` entries, and a failed result when no search can start."""
+    phi0, g0 = line.start(fx, grad)
+    dphi0 = line.slope(g0)
+    base = {"fun0": phi0, "derphi0": dphi0}
+    refusal = None
+    if not _finite(phi0, dphi0):
+        refusal = _line_result(line, 0.0, phi0, 0, False, f"f(x)={phi0}, slope={dphi0}: not finite", **base)
+    elif dphi0 >= 0.0:
+        message = f"direction is not a descent direction: grad(x)·direction = {dphi0} >= 0"
+        refusal = _line_result(line, 0.0, phi0, 0, False, message, grad=g0, derphi=dphi0, **base)
+    return phi0, g0, dphi0, base, refusal
+
+
 def armijo(
     f: TensorFn,
     x: torch.Tensor,
@@ -589,14 +605,9 @@ def armijo(
     alpha = _positive("alpha0", alpha0)
     maxiter = _count("maxiter", maxiter)
     line = _Line(f, x, direction)
-    phi0, g0 = line.start(fx, grad)
-    dphi0 = line.slope(g0)
-    base = {"fun0": phi0, "derphi0": dphi0}
-    if not _finite(phi0, dphi0):
-        return _line_result(line, 0.0, phi0, 0, False, f"f(x)={phi0}, slope={dphi0}: not finite", **base)
-    if dphi0 >= 0.0:
-        message = f"direction is not a descent direction: grad(x)·direction = {dphi0} >= 0"
-        return _line_result(line, 0.0, phi0, 0, False, message, grad=g0, derphi=dphi0, **base)
+    phi0, _, dphi0, base, refusal = _line_start(line, fx, grad)
+    if refusal is not None:
+        return refusal
     phi = math.nan
     for nit in range(1, maxiter + 1):
         phi = line.value(alpha, graph=compute_grad)
@@ -733,14 +744,9 @@ def wolfe(
         raise ValueError(f"Invalid alpha_max: {alpha_max}; expected alpha_max >= alpha0 = {alpha}")
     maxiter = _count("maxiter", maxiter)
     line = _Line(f, x, direction)
-    phi0, g0 = line.start(fx, grad)
-    dphi0 = line.slope(g0)
-    base = {"fun0": phi0, "derphi0": dphi0}
-    if not _finite(phi0, dphi0):
-        return _line_result(line, 0.0, phi0, 0, False, f"f(x)={phi0}, slope={dphi0}: not finite", **base)
-    if dphi0 >= 0.0:
-        message = f"direction is not a descent direction: grad(x)·direction = {dphi0} >= 0"
-        return _line_result(line, 0.0, phi0, 0, False, message, grad=g0, derphi=dphi0, **base)
+    phi0, g0, dphi0, base, refusal = _line_start(line, fx, grad)
+    if refusal is not None:
+        return refusal
 
     armijo_slope = c1 * dphi0
     curvature = -c2 * dphi0
