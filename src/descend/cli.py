@@ -494,7 +494,7 @@ def schedule_command(names: tuple[str, ...], sets: tuple[str, ...], steps: int |
 @click.option("--dpi", type=click.IntRange(min=30, max=600), default=110, show_default=True,
               help="Resolution of PNG figures.")
 @click.option("--section", "only", multiple=True, metavar="NAME",
-              help="Build only this section (repeatable); default: all of them.")
+              help="Build only this section (repeatable), e.g. gd-1d or sweep-map; default: all of them.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def tour_command(out: str, fmt: str, dpi: int, only: tuple[str, ...], no_progress: bool) -> None:
     """Regenerate the chapter's figures, each with a caption, into one self-contained HTML page.
