@@ -20,7 +20,9 @@ no scripts, no external resources) and the figures as image files beside it, eve
 The chapter's settings, where they differ from a library default: AdaGrad and RMSProp add ε inside the
 square root (``eps=0, eps_root=1e-6``), Adadelta uses ρ = 0.9 and ε = 1e-5, Adam ε = 1e-6, Yogi ε = 1e-3.
 The chapter runs Adam and Yogi on the airfoil data with η = 0.01; on the quadratic of the path figures
-they take η = 0.4, AdaGrad's and RMSProp's rate there, so the five paths compare.
+they take η = 0.4, AdaGrad's and RMSProp's rate there, so that the paths compare. The noisy-SGD figures
+follow the SGD section: η = 0.1, N(0, 1) noise on each gradient coordinate, 50 steps with the constant and
+the polynomial rate and 1000 with the exponential one.
 
 >>> from descend import tour
 >>> [s.name for s in tour.sections()][:3]
@@ -111,10 +113,6 @@ def _path(r: Result) -> np.ndarray:
 
 def _point(r: Result) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in r.x.reshape(-1).tolist()) + ")"
-
-
-def _diverged(path: np.ndarray, limit: float) -> bool:
-    return not np.isfinite(path).all() or float(np.abs(path).max()) > limit
 
 
 # ---------------------------------------------------------------------------------------------------------
