@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from descend.files import atomic_write, replacing
 
 __all__ = [
     "AIRFOIL_SHA1",
@@ -193,38 +194,29 @@ def download(url: str, dest: str | os.PathLike[str], *, checksum: tuple[str, str
         DataError: the download was shorter than announced, or its checksum is wrong.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-                    announced = response.headers.get("Content-Length")
-                    size = 0
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        out.write(block)
-                        size += len(block)
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                reason = getattr(e, "reason", None) or e
-                raise DownloadError(f"could not download {url}: {reason}") from e
-            out.flush()
-            os.fsync(out.fileno())
+    digest = hashlib.new(checksum[0]) if checksum is not None else None
+    with replacing(dest) as out:
+        try:
+            with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+                announced = response.headers.get("Content-Length")
+                size = 0
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    size += len(block)
+                    if digest is not None:
+                        digest.update(block)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", None) or e
+            raise DownloadError(f"could not download {url}: {reason}") from e
         if announced is not None and announced.isdigit() and int(announced) != size:
             raise DataError(
                 f"download of {url} is truncated: got {size} bytes, the server announced {announced}"
             )
-        if checksum is not None:
-            algorithm, expected = checksum
-            actual = _digest(tmp, algorithm)
-            if actual != expected.lower():
-                raise DataError(
-                    f"checksum mismatch for {url}: {algorithm} is {actual}, expected {expected} "
-                    "(corrupt download, or a different file at that address)"
-                )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if checksum is not None and digest.hexdigest() != checksum[1].lower():
+            raise DataError(
+                f"checksum mismatch for {url}: {checksum[0]} is {digest.hexdigest()}, expected {checksum[1]} "
+                "(corrupt download, or a different file at that address)"
+            )
     return dest
 
 
@@ -512,21 +504,7 @@ def write_idx(path: str | os.PathLike[str], values: torch.Tensor | np.ndarray) -
     path = Path(path)
     if path.suffix == ".gz":
         body = gzip.compress(body, mtime=0)
-    _atomic_write(path, body)
-    return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return atomic_write(path, body)
 
 
 # ------------------------------------------------------------------------------------- Fashion-MNIST

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from io import BytesIO
@@ -37,6 +36,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from descend.files import atomic_write
 from descend.functions import Function
 
 __all__ = [
@@ -92,17 +92,7 @@ def save(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
     fmt = _FORMATS.get(target.suffix.lower())
     if fmt is None:
         raise ValueError(f"Invalid path: {str(path)!r}; expected a suffix among {sorted(_FORMATS)}")
-    data = render(fig, fmt, dpi=dpi)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, render(fig, fmt, dpi=dpi))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -28,13 +28,14 @@ import html
 import io
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+
+from descend.files import atomic_write
 
 __all__ = [
     "Report",
@@ -65,24 +66,6 @@ pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: .88em; }
 
 
 # ------------------------------------------------------------------------------------------ writing
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Write ``data`` (text is UTF-8 encoded) to ``path`` through a temporary file and ``os.replace``.
-
-    Missing parent folders are created; an interrupted write leaves any old file intact.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
 
 
 # ------------------------------------------------------------------------------------------- tables

@@ -45,7 +45,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ import torch
 from torch import nn
 
 from descend.data import Dataset
+from descend.files import atomic_write, replacing
 
 __all__ = [
     "History",
@@ -183,7 +183,7 @@ class History:
     def to_json(self, path: str | os.PathLike[str]) -> Path:
         """Write the history (records, status, message, config) as JSON, atomically."""
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        return _atomic_write_text(Path(path), text + "\n")
+        return atomic_write(path, text + "\n")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> History:
@@ -196,7 +196,7 @@ class History:
         lines = [",".join(columns)]
         for record in self.records:
             lines.append(",".join(_csv_cell(record.get(c)) for c in columns))
-        return _atomic_write_text(Path(path), "\n".join(lines) + "\n")
+        return atomic_write(path, "\n".join(lines) + "\n")
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> History:
@@ -222,18 +222,6 @@ def _parse_cell(column: str, text: str) -> int | float:
 
 def _csv_cell(v: Any) -> str:
     return "" if v is None else repr(v) if isinstance(v, float) else str(v)
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
 
 
 class NonFiniteLossError(RuntimeError):
@@ -447,16 +435,8 @@ class _Run:
             "rng": _rng_state(self.generator),
             "history": self.history.to_dict(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with replacing(path) as f:
+            torch.save(state, f)
 
     def load(self) -> bool:
         """Restore the run from the checkpoint file; False when there is none yet."""
