@@ -29,6 +29,7 @@ The state layout is torch.optim's, so state dicts move between torch and descend
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -265,6 +266,10 @@ class Optimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for key, default in self.defaults.items():
                 group.setdefault(key, default)
+        # Older torch versions saved SGD's momentum_buffer as None before its first use: no buffer yet.
+        for param_state in self.state.values():
+            for key in [k for k, v in param_state.items() if v is None]:
+                del param_state[key]
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict saved by descend or by the torch.optim optimizer of the same algorithm.
@@ -294,14 +299,13 @@ class Optimizer(torch.optim.Optimizer):
 
     # ---- the execution paths ----------------------------------------------------------------------------
 
-    def _gradient(self, g: Tensor, group: dict[str, Any]) -> Tensor:
-        if g.is_sparse:
-            if not self.accepts_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            if group.get("weight_decay", 0) != 0:
-                raise RuntimeError("weight_decay option is not compatible with sparse gradients")
-            g = g.to_dense()
-        return g
+    def _dense(self, g: Tensor, group: dict[str, Any]) -> Tensor:
+        """A sparse gradient, densified, where the algorithm accepts it (the rule is elementwise)."""
+        if not self.accepts_sparse:
+            raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+        if group.get("weight_decay", 0) != 0:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+        return g.to_dense()
 
     def _state_of(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
         state = self.state[p]
@@ -312,19 +316,27 @@ class Optimizer(torch.optim.Optimizer):
         return state
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        items = [(p, self._gradient(p.grad, group), self._state_of(p, group)) for p in group["params"]
-                 if p.grad is not None]  # fmt: skip
+        # The per-parameter work here is plain Python on every step: keep it to a few lookups.
+        items = []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse:
+                g = self._dense(g, group)
+            items.append((p, g, self._state_of(p, group)))
         if self.counts_steps and items:
             counters = [state["step"] for _, _, state in items]
-            torch._foreach_add_(counters, 1)  # one call for all, as torch's multi-tensor paths do
+            # one call for all, as torch's multi-tensor paths do (a float 1.0 takes a faster path than an int)
+            torch._foreach_add_(counters, 1.0)
             steps = [float(c) for c in counters]
         else:
             steps = [0.0] * len(items)
         buckets: dict[tuple, list[tuple[Tensor, Tensor, dict[str, Any]]]] = {}
         for item, step in zip(items, steps, strict=True):
             p, _, state = item
-            keys = tuple(k for k, v in state.items() if k != "step" and v is not None)
-            buckets.setdefault((p.device, fused.REAL.get(p.dtype, p.dtype), step, keys), []).append(item)
+            key = (p.device, fused.REAL.get(p.dtype, p.dtype), step, _state_keys(tuple(state)))
+            buckets.setdefault(key, []).append(item)
 
         maximize = bool(group.get("maximize"))
         hyper = {k: value(v) for k, v in group.items() if k != "params"}
@@ -377,16 +389,19 @@ class Optimizer(torch.optim.Optimizer):
         if not items:
             return
         kernel = fused.kernel(self.rule, h, keys, dtype, maximize)
+        states = [state for _, _, state in items]
         for k in kernel.new_keys:
             for param, _, state in items:
                 state[k] = torch.zeros_like(param, memory_format=torch.contiguous_format)
-        columns = [list(column) for column in zip(*(
-            (param, grad, *(state[k] for k in keys), *(state[k] for k in kernel.new_keys))
-            for param, grad, state in items
-        ), strict=True)]  # fmt: skip
-        sizes = [p.numel() * (2 if p.is_complex() else 1) for p, _, _ in items]
+        params = [param for param, _, _ in items]
+        columns = [
+            params,
+            [grad for _, grad, _ in items],
+            *([st[k] for st in states] for k in keys + kernel.new_keys),
+        ]
+        sizes = [p.numel() * (2 if p.is_complex() else 1) for p in params]
         kernel(columns, sizes, h, fused.pool())
-        for param, _, _ in items:  # the kernel wrote through pointers: tell autograd, as an in-place op would
+        for param in params:  # the kernel wrote through pointers: tell autograd, as an in-place op would
             torch.autograd.graph.increment_version(param)
 
     def _apply(
@@ -412,6 +427,12 @@ class Optimizer(torch.optim.Optimizer):
             fresh = v.tensors if isinstance(v, TensorList) else [v]
             for (param, _, state), t in zip(items, fresh, strict=True):
                 state[k] = _stored(t, param)
+
+
+@functools.cache
+def _state_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of a parameter's state tensors, ``step`` aside (cached: the same few tuples recur)."""
+    return tuple(k for k in keys if k != "step")
 
 
 def accumulator(param: Tensor, start: float) -> Tensor:
