@@ -13,7 +13,6 @@ pytorch-optimizer (Yogi, Adadelta) and optax (jitted by XLA, buffers donated). T
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import platform
@@ -77,23 +76,29 @@ def reset_peak() -> None:
         f.write("5")
 
 
-def time_torch_style(make: Callable[[list[torch.Tensor]], object], numel: int, tensors: int, reps: int):
-    """(best seconds per step, extra peak memory of a step in bytes) for a torch-style optimizer."""
+def torch_style(make: Callable[[list[torch.Tensor]], object], numel: int, tensors: int) -> Callable | None:
+    """A warmed-up ``step`` of a torch-style optimizer on fresh parameters, or None if it has no such mode."""
     params = make_params(numel, tensors)
-    opt = make(params)
-    opt.step()  # creates state; compiles where a path compiles
-    opt.step()
+    try:
+        opt = make(params)
+        opt.step()  # creates state; compiles where a path compiles
+        opt.step()
+    except (RuntimeError, ValueError, TypeError):
+        return None  # e.g. torch has no fused RMSprop
+    return opt.step
+
+
+def extra_peak_bytes(step: Callable[[], object]) -> int:
+    """How much the process's peak resident memory grows during one step."""
     gc.collect()
     reset_peak()
     base = rss_peak_kib()
-    best = min(timed(opt.step) for _ in range(reps))
-    extra = (rss_peak_kib() - base) * 1024
-    del opt, params
-    gc.collect()
-    return best, extra
+    step()
+    return (rss_peak_kib() - base) * 1024
 
 
-def time_optax(name: str, numel: int, tensors: int, reps: int) -> float | None:
+def optax_step(name: str, numel: int, tensors: int) -> Callable | None:
+    """A warmed-up jitted optax step (buffers donated) that blocks until done, or None without optax."""
     try:
         import jax
         import optax
@@ -107,26 +112,24 @@ def time_optax(name: str, numel: int, tensors: int, reps: int) -> float | None:
     }  # fmt: skip
     tx = makers[name]()
     key = jax.random.PRNGKey(0)
-    params = [jax.random.normal(jax.random.fold_in(key, i), (numel // tensors,)) for i in range(tensors)]
-    grads = [
-        jax.random.normal(jax.random.fold_in(key, 1000 + i), (numel // tensors,)) for i in range(tensors)
-    ]
-    state = tx.init(params)
+    size = (numel // tensors,)
+    params = [jax.random.normal(jax.random.fold_in(key, i), size) for i in range(tensors)]
+    grads = [jax.random.normal(jax.random.fold_in(key, 1000 + i), size) for i in range(tensors)]
 
     def update(params, state, grads):
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
-    step = jax.jit(update, donate_argnums=(0, 1))
-    params, state = step(params, state, grads)
-    jax.block_until_ready(params)
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        params, state = step(params, state, grads)
-        jax.block_until_ready(params)
-        best = min(best, time.perf_counter() - start)
-    return best
+    jitted = jax.jit(update, donate_argnums=(0, 1))
+    carry = [params, tx.init(params)]
+
+    def step() -> None:
+        carry[0], carry[1] = jitted(carry[0], carry[1], grads)
+        jax.block_until_ready(carry[0])
+
+    step()
+    step()
+    return step
 
 
 def peer(name: str) -> Callable | None:
@@ -158,33 +161,38 @@ def first_step_seconds(cls: str, cache: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple[dict, int]:
-    """Best seconds per step of each contender for one algorithm and size; the fused step's extra memory."""
+def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple[dict, int, float]:
+    """Best seconds per step of each contender for one algorithm and size, the fused step's extra memory,
+    and the best seconds of the limit's reference (an in-place ``a += b`` over ``numel`` elements).
+
+    All contenders are built first and then timed in turn, one step each per round, so that a drift in
+    the machine's speed during the run touches every contender alike.
+    """
     cls, options, torch_cls, _ = ALGORITHMS[name]
-    few = max(2, reps // 3)
-
-    def ours(**kw: object) -> Callable:
-        return lambda ps: cls(ps, **kw, **options)
-
-    def torchs(**kw: object) -> Callable:
-        return lambda ps: torch_cls(ps, **kw, **options)
-
-    cells: dict[str, float | None] = {}
-    cells["descend fused"], extra = time_torch_style(ours(fused=True), numel, tensors, reps)
+    make_peer = peer(name)
+    contenders: dict[str, Callable | None] = {"descend fused": None}
+    contenders["descend fused"] = torch_style(lambda ps: cls(ps, fused=True, **options), numel, tensors)
+    extra = extra_peak_bytes(contenders["descend fused"])
     for label, kw in (("descend loop", {"foreach": False}), ("descend foreach", {"foreach": True})):
-        cells[label] = None if slow else time_torch_style(ours(**kw), numel, tensors, few)[0]
+        contenders[label] = None if slow else torch_style(lambda ps, kw=kw: cls(ps, **kw, **options), numel,
+                                                          tensors)  # fmt: skip
     for label, kw in (("torch fused", {"fused": True}), ("torch loop", {"foreach": False}),
                       ("torch foreach", {"foreach": True})):  # fmt: skip
-        cells[label] = None
-        # torch has no such mode for some algorithms: the cell stays empty
-        with contextlib.suppress(RuntimeError, ValueError, TypeError):
-            if torch_cls is not None:
-                cells[label] = time_torch_style(torchs(**kw), numel, tensors, max(2, reps // 2))[0]
-    make_peer = peer(name)
-    skip_peer = make_peer is None or slow
-    cells["pytorch-optimizer"] = None if skip_peer else time_torch_style(make_peer, numel, tensors, few)[0]
-    cells["optax"] = time_optax(name, numel, tensors, reps)
-    return cells, extra
+        contenders[label] = None if torch_cls is None else torch_style(
+            lambda ps, kw=kw: torch_cls(ps, **kw, **options), numel, tensors)  # fmt: skip
+    contenders["pytorch-optimizer"] = (
+        None if make_peer is None or slow else torch_style(make_peer, numel, tensors)
+    )
+    contenders["optax"] = optax_step(name, numel, tensors)
+    a, b = torch.randn(numel), torch.randn(numel)
+    contenders["reference"] = lambda: a.add_(b)
+
+    best = {label: float("inf") for label, fn in contenders.items() if fn is not None}
+    for _ in range(reps):
+        for label in best:
+            best[label] = min(best[label], timed(contenders[label]))
+    reference = best.pop("reference")
+    return {label: best.get(label) for label in COLUMNS}, extra, reference
 
 
 COLUMNS = ["descend fused", "descend loop", "descend foreach", "torch fused", "torch loop", "torch foreach",
@@ -192,6 +200,7 @@ COLUMNS = ["descend fused", "descend loop", "descend foreach", "torch fused", "t
 
 
 def row(name: str, numel: int, limit: float, cells: dict, extra: int) -> str:
+    """One table row; ``limit`` is the step's bytes over the reference's bandwidth, in seconds."""
     ours = min(v for k, v in cells.items() if k.startswith("descend") and v is not None)
     theirs = [v for k, v in cells.items() if k.startswith("torch") and v is not None]
     out = [f"{numel / 1e6:g}M", name, f"{limit * 1e3:.1f}"]
@@ -214,8 +223,11 @@ def main() -> None:
 
     bw, copy_bw = bandwidth()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    print(f"# {machine}, {torch.get_num_threads()} threads; bandwidth of an in-place update "
-          f"{bw / 1e9:.1f} GB/s (the limit's reference), of a copy {copy_bw / 1e9:.1f} GB/s")  # fmt: skip
+    print(
+        f"# {machine}, {torch.get_num_threads()} threads; bandwidth of an in-place update a += b over 2^26 "
+        f"floats {bw / 1e9:.1f} GB/s, of a copy {copy_bw / 1e9:.1f} GB/s. Each row's limit is the step's "
+        "bytes over the bandwidth of a += b on as many elements, timed in the same rounds as the contenders."
+    )
     with tempfile.TemporaryDirectory() as cold:
         print("# first fused step (trace + compile), cold cache / cached on disk, new process each:")
         for cls in ("SGD", "Adam", "Adadelta", "Yogi"):
@@ -228,8 +240,10 @@ def main() -> None:
     for size in args.sizes:
         numel = int(size)
         for name in args.optimizers:
-            limit = ALGORITHMS[name][3] * numel / bw
-            cells, extra = measure(name, numel, args.tensors, args.reps, args.no_slow and numel >= 5e7)
+            cells, extra, reference = measure(
+                name, numel, args.tensors, args.reps, args.no_slow and numel >= 5e7
+            )
+            limit = ALGORITHMS[name][3] / 12 * reference  # the reference moves 12 bytes per element
             print(row(name, numel, limit, cells, extra), flush=True)
 
 

@@ -45,7 +45,8 @@ def test_fused_equals_per_tensor_path(config, dtype):
 def test_fused_runs_large_groups_across_threads_and_matches():
     """Enough elements that the step is split into one range per thread, with ranges crossing tensors."""
     torch.manual_seed(0)
-    sizes = [70_001, 3, 50_000, 1, 99_999]
+    sizes = [170_001, 3, 50_000, 1, 99_999]
+    assert sum(sizes) >= fused.PARALLEL_MIN_NUMEL
     a = [torch.randn(n, requires_grad=True) for n in sizes]
     b = [p.detach().clone().requires_grad_() for p in a]
     opt_a = optim.RMSprop(a, lr=0.01, centered=True, fused=True)
@@ -58,6 +59,12 @@ def test_fused_runs_large_groups_across_threads_and_matches():
             opt.step()
     for p, q in zip(a, b, strict=True):
         torch.testing.assert_close(p, q, rtol=2e-6, atol=2e-6)
+    tensors, starts, lengths = fused.plan(tuple(sizes))
+    assert int(lengths.max()) <= fused.CHUNK and len(lengths) > torch.get_num_threads()
+    covered = [torch.zeros(n, dtype=torch.int64) for n in sizes]
+    for t, lo, n in zip(tensors.tolist(), starts.tolist(), lengths.tolist(), strict=True):
+        covered[t][lo : lo + n] += 1
+    assert all(bool((c == 1).all()) for c in covered)  # every element in exactly one chunk
 
 
 def test_default_path_is_fused_for_large_cpu_groups_and_loop_for_small():

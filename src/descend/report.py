@@ -2,9 +2,10 @@
 
 A :class:`Report` is a title and a list of blocks (headings, paragraphs, figures, tables, code). It writes
 
-* HTML (:meth:`Report.to_html`): one file that opens anywhere, figures embedded as base64 PNG
-  (``<img src="data:image/png;base64,...">``), no scripts, no external resources;
-* Markdown (:meth:`Report.to_markdown`): figures written as PNG files beside it and linked.
+* HTML (:meth:`Report.to_html`): one file that opens anywhere, figures embedded as base64 PNG or SVG
+  (``<img src="data:image/png;base64,...">``), no scripts, no external resources; each heading opens a
+  ``<section>`` with an id, and ``contents=True`` lists the sections at the top;
+* Markdown (:meth:`Report.to_markdown`): figures written as files beside it and linked.
 
 Tables are lists of rows (dicts ``column -> value``); :func:`text_table`, :func:`markdown_table`,
 :func:`html_table` and :func:`write_csv` render the same rows for the terminal, Markdown, HTML and CSV.
@@ -28,6 +29,7 @@ import html
 import io
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +64,7 @@ figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; }
 pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: .88em; }
+nav ol { columns: 2; font-size: .95em; }
 """
 
 
@@ -183,24 +186,43 @@ def _csv_value(value: Any) -> str:
 class _Block:
     kind: str  # "heading", "text", "figure", "table", "code"
     content: Any
-    name: str = ""
+    name: str = ""  # a figure's file name; a heading's section id
     caption: str = ""
+
+
+_MIME = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def _is_image(data: bytes, fmt: str) -> bool:
+    return data.startswith(b"\x89PNG\r\n\x1a\n") if fmt == "png" else b"<svg" in data[:2000]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
 @dataclass
 class Report:
     """A titled sequence of headings, paragraphs, figures, tables and code blocks.
 
-    Figures are rendered to PNG when added (``dpi``), so the report owns bytes, not live figures, and the
-    matplotlib objects can be freed.
+    Figures are rendered when added, as ``format`` (``"png"`` at ``dpi``, or ``"svg"``), so the report owns
+    bytes, not live figures, and the matplotlib objects can be freed. ``contents=True`` puts a list of the
+    sections, linked, before the first heading.
     """
 
     title: str
     dpi: int = 110
+    format: str = "png"
+    contents: bool = False
     blocks: list[_Block] = field(default_factory=list)
 
-    def add_heading(self, text: str) -> Report:
-        self.blocks.append(_Block("heading", str(text)))
+    def __post_init__(self) -> None:
+        if self.format not in _MIME:
+            raise ValueError(f"Invalid format: {self.format!r}; expected one of {', '.join(_MIME)}")
+
+    def add_heading(self, text: str, *, anchor: str | None = None) -> Report:
+        """A section heading; in HTML the section it opens has the id ``anchor`` (default: from the text)."""
+        self.blocks.append(_Block("heading", str(text), name=anchor or _slug(str(text))))
         return self
 
     def add_text(self, text: str) -> Report:
@@ -221,29 +243,29 @@ class Report:
         return self
 
     def add_figure(self, name: str, figure: Figure | bytes, *, caption: str = "") -> Report:
-        """A figure under a file-safe ``name`` (``loss_vs_epoch``): a matplotlib Figure or PNG bytes."""
+        """A figure under a file-safe ``name`` (``loss_vs_epoch``): a matplotlib Figure, or image bytes in
+        the report's format."""
         if not name or any(ch in name for ch in '/\\:*?"<>| '):
             raise ValueError(f"Invalid figure name: {name!r}; expected a file-safe name without spaces")
         if any(b.kind == "figure" and b.name == name for b in self.blocks):
             raise ValueError(f"Invalid figure name: {name!r}; this report already has a figure by that name")
         if isinstance(figure, Figure):
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
+            figure.savefig(buffer, format=self.format, dpi=self.dpi, bbox_inches="tight")
             data = buffer.getvalue()
         elif isinstance(figure, bytes):
-            if not figure.startswith(b"\x89PNG\r\n\x1a\n"):
-                raise ValueError(f"Invalid figure {name!r}: bytes that are not a PNG image")
+            if not _is_image(figure, self.format):
+                raise ValueError(f"Invalid figure {name!r}: bytes that are not a {self.format.upper()} image")
             data = figure
         else:
-            raise TypeError(
-                f"Invalid figure {name!r}: {type(figure).__name__}; expected a Figure or PNG bytes"
-            )
+            expected = f"a Figure or {self.format.upper()} bytes"
+            raise TypeError(f"Invalid figure {name!r}: {type(figure).__name__}; expected {expected}")
         self.blocks.append(_Block("figure", data, name=name, caption=caption))
         return self
 
     @property
     def figures(self) -> dict[str, bytes]:
-        """Figure name -> PNG bytes, in order."""
+        """Figure name -> image bytes (in the report's format), in order."""
         return {b.name: b.content for b in self.blocks if b.kind == "figure"}
 
     # -- rendering ---------------------------------------------------------------------------------------
@@ -262,9 +284,20 @@ class Report:
             "<body>",
             f"<h1>{html.escape(self.title)}</h1>",
         ]
+        headings = [b for b in self.blocks if b.kind == "heading"]
+        in_section = False
         for b in self.blocks:
             if b.kind == "heading":
-                out.append(f"<h2>{html.escape(b.content)}</h2>")
+                if self.contents and b is headings[0]:
+                    out.append("<nav><ol>")
+                    out += [
+                        f'<li><a href="#{html.escape(h.name)}">{html.escape(h.content)}</a></li>'
+                        for h in headings
+                    ]
+                    out.append("</ol></nav>")
+                out += ["</section>"] if in_section else []
+                out += [f'<section id="{html.escape(b.name)}">', f"<h2>{html.escape(b.content)}</h2>"]
+                in_section = True
             elif b.kind == "text":
                 out.append(f"<p>{html.escape(b.content)}</p>")
             elif b.kind == "code":
@@ -278,15 +311,16 @@ class Report:
                 data = base64.b64encode(b.content).decode("ascii")
                 alt = html.escape(b.caption or b.name)
                 out.append(f'<figure id="{html.escape(b.name)}">')
-                out.append(f'<img alt="{alt}" src="data:image/png;base64,{data}">')
+                out.append(f'<img alt="{alt}" src="data:{_MIME[self.format]};base64,{data}">')
                 if b.caption:
                     out.append(f"<figcaption>{html.escape(b.caption)}</figcaption>")
                 out.append("</figure>")
+        out += ["</section>"] if in_section else []
         out += ["</body>", "</html>", ""]
         return "\n".join(out)
 
     def to_markdown(self, figure_dir: str = "figures") -> str:
-        """The report as Markdown; figures are linked as ``figure_dir/<name>.png`` (see :meth:`write`)."""
+        """The report as Markdown, figures linked as ``figure_dir/<name>.<format>`` (see :meth:`write`)."""
         out = [f"# {self.title}", ""]
         for b in self.blocks:
             if b.kind == "heading":
@@ -299,13 +333,13 @@ class Report:
                 rows, cols = b.content
                 out += ([b.caption, ""] if b.caption else []) + [markdown_table(rows, cols), ""]
             else:
-                out += [f"![{b.caption or b.name}]({figure_dir}/{b.name}.png)", ""]
+                out += [f"![{b.caption or b.name}]({figure_dir}/{b.name}.{self.format})", ""]
                 if b.caption:
                     out += [f"*{b.caption}*", ""]
         return "\n".join(out)
 
     def write(self, folder: str | os.PathLike[str], *, stem: str = "report") -> dict[str, Path]:
-        """Write ``<stem>.html``, ``<stem>.md`` and ``figures/<name>.png`` into ``folder``, atomically.
+        """Write ``<stem>.html``, ``<stem>.md`` and ``figures/<name>.<format>`` into ``folder``, atomically.
 
         Returns the paths written, by kind (``"html"``, ``"markdown"``, and one per figure name).
         """
@@ -315,5 +349,5 @@ class Report:
             "markdown": atomic_write(root / f"{stem}.md", self.to_markdown("figures")),
         }
         for name, data in self.figures.items():
-            written[name] = atomic_write(root / "figures" / f"{name}.png", data)
+            written[name] = atomic_write(root / "figures" / f"{name}.{self.format}", data)
         return written

@@ -400,7 +400,7 @@ class Optimizer(torch.optim.Optimizer):
             *([st[k] for st in states] for k in keys + kernel.new_keys),
         ]
         sizes = [p.numel() * (2 if p.is_complex() else 1) for p in params]
-        kernel(columns, sizes, h, fused.pool())
+        kernel(columns, sizes, h)
         for param in params:  # the kernel wrote through pointers: tell autograd, as an in-place op would
             torch.autograd.graph.increment_version(param)
 

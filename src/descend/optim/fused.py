@@ -19,12 +19,15 @@ and state dicts see nothing different.
   under ``$DESCEND_CACHE/kernels`` (default ``~/.cache/descend/kernels``), keyed by their source, so a
   configuration compiles once per machine. Without a compiler, ``fused=True`` raises and the default path
   does not choose this one.
-* The elements are split into equal ranges, one per thread of a small pool; ctypes releases the GIL, so the
-  ranges run in parallel.
+* The elements are cut into chunks that an ``omp parallel for`` shares among threads. The kernel binds to
+  the OpenMP runtime already in the process, torch's own (its ``libgomp.so.1``), so the step runs on
+  torch's threads: a second pool would fight torch's threads, which spin for a while after every
+  parallel operation, for the same cores.
 """
 
 from __future__ import annotations
 
+import array
 import ctypes
 import functools
 import hashlib
@@ -35,7 +38,6 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace as Scalars
 from typing import Any
@@ -46,8 +48,8 @@ from torch import Tensor
 C_TYPES = {torch.float32: "float", torch.float64: "double"}
 #: The real dtype a complex parameter is updated in (through its real view: same address, twice the elements).
 REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, **{t: t for t in C_TYPES}}
-#: Steps over fewer elements than this run on one thread.
-PARALLEL_MIN_NUMEL = 1 << 20
+#: Steps over fewer elements than this run on one thread (waking another costs more than it saves).
+PARALLEL_MIN_NUMEL = 1 << 18
 _PLAIN = (Tensor, torch.nn.Parameter)
 
 # ---- symbolic values ----------------------------------------------------------------------------------
@@ -220,9 +222,10 @@ def generate(
 #include <stdint.h>
 
 void step(int64_t n_segments, const int64_t* seg_tensor, const int64_t* seg_start, const int64_t* seg_len,
-          void** ptr, int64_t n_tensors, const double* s) {{
+          void** ptr, int64_t n_tensors, const double* s, int64_t n_threads) {{
     (void)s;
     {chr(10).join("    " + line for line in before).strip()}
+    #pragma omp parallel for schedule(static) num_threads(n_threads) if(n_threads > 1)
     for (int64_t q = 0; q < n_segments; ++q) {{
         const int64_t t = seg_tensor[q], lo = seg_start[q], n = seg_len[q];
 {arrays}
@@ -260,7 +263,7 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
 
 
 def compile_source(source: str) -> ctypes.CDLL:
@@ -286,7 +289,7 @@ def compile_source(source: str) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     lib.step.restype = None
     lib.step.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                         ctypes.c_int64, ctypes.c_void_p]  # fmt: skip
+                         ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]  # fmt: skip
     return lib
 
 
@@ -314,11 +317,11 @@ class Kernel:
         self.lib = compile_source(source)
         self.n_arrays = len(outputs)
 
-    def __call__(self, arrays: list[list[Tensor]], sizes: list[int], h: Scalars, pool: _Pool) -> None:
+    def __call__(self, arrays: list[list[Tensor]], sizes: list[int], h: Scalars) -> None:
         """Run on ``arrays`` (a list of tensors per slot); the t-th tensors hold ``sizes[t]`` real numbers."""
-        table = torch.tensor([t.data_ptr() for column in arrays for t in column], dtype=torch.int64)
-        values = [float(getattr(h, k)) for k in self.scalar_names] or [0.0]
-        pool.run(self.lib.step, sizes, table, len(sizes), torch.tensor(values, dtype=torch.float64))
+        table = array.array("q", [t.data_ptr() for column in arrays for t in column])
+        scalars = array.array("d", [float(getattr(h, k)) for k in self.scalar_names] or [0.0])
+        run(self.lib.step, sizes, table, scalars)
 
 
 def _symbolic(v: Any) -> bool:
@@ -347,55 +350,27 @@ def kernel(rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype
 # ---- running it on all cores --------------------------------------------------------------------------
 
 
-class _Pool:
-    """Splits the concatenated elements of all tensors into one equal range per worker thread."""
-
-    def __init__(self) -> None:
-        self.workers = max(1, torch.get_num_threads())
-        self.executor = ThreadPoolExecutor(max(1, self.workers - 1), thread_name_prefix="descend-fused")
-        self.plans: dict[tuple[int, ...], list[tuple[Tensor, Tensor, Tensor]]] = {}
-
-    def plan(self, sizes: list[int]) -> list[tuple[Tensor, Tensor, Tensor]]:
-        key = tuple(sizes)
-        if key not in self.plans:
-            total = sum(sizes)
-            # below a few MiB per tensor slot, waking other threads costs more than it saves
-            parts = self.workers if total >= PARALLEL_MIN_NUMEL else 1
-            bounds = [total * i // parts for i in range(parts + 1)]
-            plan, offset = [], 0
-            segments: list[list[tuple[int, int, int]]] = [[] for _ in range(parts)]
-            for t, n in enumerate(sizes):
-                for w in range(parts):
-                    lo, hi = max(offset, bounds[w]), min(offset + n, bounds[w + 1])
-                    if hi > lo:
-                        segments[w].append((t, lo - offset, hi - lo))
-                offset += n
-            for seg in segments:
-                cols = list(zip(*seg, strict=True)) if seg else [(), (), ()]
-                plan.append(tuple(torch.tensor(c, dtype=torch.int64) for c in cols))
-            self.plans[key] = plan
-        return self.plans[key]
-
-    def run(self, fn: Callable, sizes: list[int], table: Tensor, n_tensors: int, scalars: Tensor) -> None:
-        calls = [
-            (len(ts), ts.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.data_ptr(), n_tensors,
-             scalars.data_ptr())
-            for ts, starts, lengths in self.plan(sizes)
-        ]  # fmt: skip
-        futures = [self.executor.submit(fn, *c) for c in calls[1:]]
-        fn(*calls[0])  # the calling thread takes the first share itself
-        for future in futures:
-            future.result()
+#: Elements per chunk: the unit OpenMP's static schedule hands to a thread.
+CHUNK = 1 << 16
 
 
-_POOL: _Pool | None = None
+@functools.lru_cache(maxsize=64)
+def plan(sizes: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+    """(tensor index, start, length) of each chunk of at most ``CHUNK`` elements, over all the tensors."""
+    chunks = [(t, lo, min(CHUNK, n - lo)) for t, n in enumerate(sizes) for lo in range(0, n, CHUNK)]
+    columns = list(zip(*chunks, strict=True)) if chunks else [(), (), ()]
+    return tuple(torch.tensor(c, dtype=torch.int64) for c in columns)
 
 
-def pool() -> _Pool:
-    global _POOL
-    if _POOL is None or _POOL.workers != max(1, torch.get_num_threads()):
-        _POOL = _Pool()
-    return _POOL
+def run(fn: Callable, sizes: list[int], table: array.array, scalars: array.array) -> None:
+    """Call a compiled step over every chunk, on torch's own OpenMP threads where the step is large.
+
+    ``table`` holds the address of each slot's tensors (slot-major), ``scalars`` the step's numbers.
+    """
+    tensors, starts, lengths = plan(tuple(sizes))
+    threads = torch.get_num_threads() if sum(sizes) >= PARALLEL_MIN_NUMEL else 1
+    fn(len(tensors), tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.buffer_info()[0],
+       len(sizes), scalars.buffer_info()[0], threads)  # fmt: skip
 
 
 def eligible(t: Tensor) -> bool:
