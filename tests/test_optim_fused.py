@@ -158,6 +158,25 @@ def test_fused_without_a_compiler_is_a_clear_error(monkeypatch):
     assert default._path(default.param_groups[0], torch.device("cpu"), torch.float32, items) == "loop"
 
 
+def test_a_failed_build_falls_back_to_the_loop_by_default_and_raises_when_asked(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DESCEND_CACHE", str(blocker))
+    monkeypatch.setattr(fused, "_KERNELS", {})
+    monkeypatch.setattr(fused, "_DISABLED", None)
+    a, b = torch.ones(1 << 16, requires_grad=True), torch.ones(1 << 16, requires_grad=True)
+    default, loop = optim.Adam([a], lr=0.1), optim.Adam([b], lr=0.1, foreach=False)
+    a.grad, b.grad = torch.full_like(a, 0.5), torch.full_like(b, 0.5)
+    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+        default.step()
+    loop.step()
+    assert torch.equal(a, b)
+    assert not fused.usable()
+    forced = optim.Adam([a], fused=True)
+    with pytest.raises(fused.CompileError, match="cannot write the kernel cache"):
+        forced.step()
+
+
 def test_fused_on_a_non_cpu_device_is_a_clear_error():
     p = torch.zeros(3, device="meta", requires_grad=True)
     opt = optim.Adam([p], fused=True)

@@ -346,10 +346,16 @@ class Optimizer(torch.optim.Optimizer):
             rest = bucket
             if path == "fused":
                 ready = [fused.eligible(p) and fused.eligible(g) for p, g, _ in bucket]
-                self._apply_fused(
-                    [it for it, ok in zip(bucket, ready, strict=True) if ok], keys, h, dtype, maximize
-                )
-                rest = [it for it, ok in zip(bucket, ready, strict=True) if not ok]
+                try:
+                    self._apply_fused(
+                        [it for it, ok in zip(bucket, ready, strict=True) if ok], keys, h, dtype, maximize
+                    )
+                    rest = [it for it, ok in zip(bucket, ready, strict=True) if not ok]
+                except fused.CompileError as e:
+                    if group.get("fused"):
+                        raise
+                    fused.disable(str(e))  # the default path is never worse than the loop
+                    path = "loop"
             if path == "foreach":
                 self._apply(rest, keys, h, maximize, TensorList)
             else:
@@ -365,7 +371,7 @@ class Optimizer(torch.optim.Optimizer):
                     "use foreach=True or leave fused=None"
                 )
             if fused.compiler() is None:
-                raise RuntimeError(
+                raise fused.CompileError(
                     f"{type(self).__name__}: fused=True needs a C compiler (set CC, or install gcc)"
                 )
             return "fused"
@@ -374,7 +380,7 @@ class Optimizer(torch.optim.Optimizer):
         if device.type == "cuda":  # torch's choice: the multi-tensor path saves kernel launches on CUDA
             return "foreach"
         big = sum(p.numel() for p, _, _ in items) >= FUSED_MIN_NUMEL
-        if group.get("fused") is None and big and dtype in fused.C_TYPES and fused.compiler() is not None:
+        if group.get("fused") is None and big and dtype in fused.C_TYPES and fused.usable():
             return "fused"
         return "loop"
 

@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace as Scalars
@@ -266,26 +267,49 @@ def _cpu_signature() -> str:
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
 
 
+class CompileError(RuntimeError):
+    """A fused kernel could not be built here: no C compiler, a failed compilation, an unwritable cache."""
+
+
+_DISABLED: str | None = None
+
+
+def usable() -> bool:
+    """Whether the default path may choose the fused one: a compiler exists and no build has failed."""
+    return _DISABLED is None and compiler() is not None
+
+
+def disable(reason: str) -> None:
+    """Stop the default path from choosing the fused one for the rest of the process, saying why once."""
+    global _DISABLED
+    if _DISABLED is None:
+        _DISABLED = reason
+        warnings.warn(f"descend: the fused optimizer step is unavailable, using the loop instead: {reason}",
+                      RuntimeWarning, stacklevel=4)  # fmt: skip
+
+
 def compile_source(source: str) -> ctypes.CDLL:
     """Compile ``source`` once per machine (cached on disk by a hash of source, flags and CPU) and load it."""
     cc = compiler()
     if cc is None:
-        raise RuntimeError("fused=True needs a C compiler (set CC, or install gcc); none was found")
+        raise CompileError("fused=True needs a C compiler (set CC, or install gcc); none was found")
     digest = hashlib.sha256("\0".join([source, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:24]
     folder = cache_dir()
     target = folder / f"step_{digest}.so"
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            src = Path(tmp) / "step.c"
-            src.write_text(source)
-            built = Path(tmp) / "step.so"
-            result = subprocess.run(
-                [cc, *FLAGS, str(src), "-o", str(built), "-lm"], capture_output=True, text=True
-            )
-            if result.returncode != 0:
-                raise RuntimeError(f"compiling a fused kernel with {cc} failed:\n{result.stderr}")
-            os.replace(built, target)  # whole or not at all, even with several processes compiling
+    try:
+        if not target.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:
+                src = Path(tmp) / "step.c"
+                src.write_text(source)
+                built = Path(tmp) / "step.so"
+                command = [cc, *FLAGS, str(src), "-o", str(built), "-lm"]
+                result = subprocess.run(command, capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise CompileError(f"compiling a fused kernel with {cc} failed:\n{result.stderr}")
+                os.replace(built, target)  # whole or not at all, even with several processes compiling
+    except OSError as e:
+        raise CompileError(f"cannot write the kernel cache {folder}: {e} (set DESCEND_CACHE)") from e
     lib = ctypes.CDLL(str(target))
     lib.step.restype = None
     lib.step.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
