@@ -60,6 +60,7 @@ from torch import nn
 from descend import data as data_module
 from descend import optim, plot
 from descend import schedules as sch
+from descend.checks import positive_int
 from descend.data import Dataset
 from descend.report import Report, atomic_write, text_table, write_csv
 from descend.train import History, fit, squared_loss
@@ -172,14 +173,6 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             raise ValueError(f"Invalid seeds: {seeds!r}; expected integers >= 0")
     return list(seeds)
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name}: {value!r}; expected a positive integer")
-    if value <= 0:
-        raise ValueError(f"Invalid {name}: {value}; expected {name} > 0")
-    return value
 
 
 def median_curve(histories: Sequence[History], x: str, y: str) -> np.ndarray:
@@ -309,7 +302,7 @@ def airfoil_like(n: int = 1500, seed: int = 0) -> Dataset:
     λ_max ≈ 2.1) and its floor (best loss ≈ 0.242), so the chapter's hyperparameters behave as they do on
     the real table. Seeded: the same arguments give the same tensors.
     """
-    n = _positive("n", n)
+    n = positive_int("n", n)
     g = torch.Generator().manual_seed(seed)
     chol = torch.linalg.cholesky(torch.tensor(_AIRFOIL_CORR, dtype=torch.float64))
     x = torch.randn(n, 5, generator=g, dtype=torch.float64) @ chol.T
@@ -389,7 +382,7 @@ def chapter_runs(
         raise ValueError(f"Invalid experiment: {name!r}; expected one of {list(CHAPTER_RUNS)}")
     seeds = _check_seeds(seeds)
     if epochs is not None:
-        _positive("epochs", epochs)
+        positive_int("epochs", epochs)
     dataset = data if isinstance(data, Dataset) else regression_data(data)
     todo = tuple(runs) if runs is not None else CHAPTER_RUNS[name]
     histories: dict[str, list[History]] = {}
@@ -538,7 +531,7 @@ def linear_regression(
     test). η = 0.1 is stable for standardized features (the Hessian 2XᵀX/n has eigenvalues near 2, and
     GD needs η < 2/λ_max).
     """
-    steps = _positive("steps", steps)
+    steps = positive_int("steps", steps)
     if not (isinstance(lr, int | float) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"Invalid lr: {lr!r}; expected lr > 0")
     if data is None:
@@ -646,7 +639,7 @@ def vectorization(
     each other far longer than a 256×256 product takes. ``None`` keeps torch's setting.
     """
     if threads is not None:
-        _positive("threads", threads)
+        positive_int("threads", threads)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -659,7 +652,7 @@ def vectorization(
 def _vectorization(
     n: int, block: int, element_rows: int, repeats: int, seed: int, log: Log
 ) -> ExperimentReport:
-    n, block, element_rows, repeats = (_positive(k, v) for k, v in
+    n, block, element_rows, repeats = (positive_int(k, v) for k, v in
                                        (("n", n), ("block", block), ("element_rows", element_rows),
                                         ("repeats", repeats)))  # fmt: skip
     if block > n:
@@ -812,8 +805,8 @@ def lr_scheduling(
     cache (``descend.data.cache_dir()/fashion-mnist``), else the bundled 8×8 digits. The model is
     initialized from ``seed`` identically for every schedule.
     """
-    epochs = _positive("epochs", epochs)
-    batch_size = _positive("batch_size", batch_size)
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
     dataset = _classification_data(data)
     table = _schedule_set(epochs)
     chosen = list(table) if schedules is None else list(schedules)
@@ -935,7 +928,7 @@ def from_options(
     """
     if name not in _EXPERIMENTS:
         raise ValueError(f"Invalid experiment: {name!r}; expected one of {names()}")
-    seeds = _positive("seeds", seeds)
+    seeds = positive_int("seeds", seeds)
     if name in CHAPTER_RUNS:
         return chapter_runs(name, data, seeds=list(range(seeds)), epochs=epochs, progress=progress, log=log)
     if name == "lr-scheduling":

@@ -67,6 +67,7 @@ from torch import Tensor
 
 from descend import search
 from descend.analysis import hessian
+from descend.checks import count, positive
 from descend.result import Result
 
 __all__ = ["METHODS", "SEARCHES", "accepted_options", "minimize"]
@@ -109,26 +110,8 @@ class _Stationary(Exception):
 # Validation
 
 
-def _steps(steps: Any) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise TypeError(f"Invalid steps: {steps!r}; expected an int")
-    if steps < 0:
-        raise ValueError(f"Invalid steps: {steps}; expected steps >= 0")
-    return steps
-
-
-def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"Invalid {name}: {value!r}; expected a real number")
-    v = float(value)
-    ok = v >= 0.0 if allow_zero else v > 0.0
-    if not (ok and math.isfinite(v)):
-        raise ValueError(f"Invalid {name}: {value!r}; expected {name} {'>=' if allow_zero else '>'} 0")
-    return v
-
-
 def _tol(tol: Any) -> float | None:
-    return None if tol is None else _positive("tol", tol)
+    return None if tol is None else positive("tol", tol)
 
 
 def _seed(seed: Any) -> int | None:
@@ -159,7 +142,7 @@ def norm_bound(x0: Tensor, max_norm: Any) -> float:
     """The iterate norm beyond which a run counts as diverged: max_norm·max(1, ‖x0‖) (inf for None)."""
     if max_norm is None:
         return math.inf
-    return _positive("max_norm", max_norm) * max(1.0, float(torch.linalg.vector_norm(x0)))
+    return positive("max_norm", max_norm) * max(1.0, float(torch.linalg.vector_norm(x0)))
 
 
 def scheduled_lr(schedule: Callable[[int], Any], step: int, lr: Any) -> Any:
@@ -294,7 +277,7 @@ class _Search:
         self.c2 = options.get("c2", 0.9)
         self.shrink = options.get("shrink", 0.5)
         self.alpha_max = options.get("alpha_max", 1e10)
-        self.line_tol = _positive("line_tol", options.get("line_tol", 1e-8))
+        self.line_tol = positive("line_tol", options.get("line_tol", 1e-8))
         default_trials = {"armijo": 50, "wolfe": 40, "exact": 100, "golden": 200}[kind]
         self.max_trials = options.get("max_trials", default_trials)
 
@@ -519,13 +502,13 @@ def _builtin(
         raise TypeError(
             f"Invalid option {unknown[0]!r} for method {method!r}; it takes {sorted(allowed) or 'lr'}"
         )
-    lr = None if lr is None else _positive("lr", lr)
+    lr = None if lr is None else positive("lr", lr)
     modify = options.get("modify", "abs" if found is not None else None)
     if modify not in (None, "none", "abs", "damp") or (kind == "precond" and modify == "damp"):
         expected = "None or 'abs'" if kind == "precond" else "None, 'abs' or 'damp'"
         raise ValueError(f"Invalid modify: {modify!r}; expected {expected}")
     direction = _Direction(
-        kind, None if modify == "none" else modify, _positive("damping", options.get("damping", 1e-8))
+        kind, None if modify == "none" else modify, positive("damping", options.get("damping", 1e-8))
     )
     if found is None:
         rule: Any = _Fixed(lr, _DEFAULT_LR[kind], schedule)
@@ -618,8 +601,8 @@ def minimize(
     obj = _Objective(f)
     start = as_start(x0)
     bound = norm_bound(start, max_norm)
-    steps, tol = _steps(steps), _tol(tol)
-    sigma = _positive("noise", noise, allow_zero=True)
+    steps, tol = count("steps", steps), _tol(tol)
+    sigma = positive("noise", noise, allow_zero=True)
     add_noise = gradient_noise(sigma, _seed(seed))
     schedule = _schedule(schedule)
     resolved = optimizer_class(method)

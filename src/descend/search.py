@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from descend.checks import count, positive, real
 from descend.result import Result
 
 __all__ = ["armijo", "bisection", "brent", "golden_section", "newton_1d", "wolfe"]
@@ -42,31 +43,8 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not (isinstance(value, torch.Tensor) or hasattr(value, "__float__")):
-        raise TypeError(f"Invalid {name}: {value!r}; expected a real number")
-    if isinstance(value, torch.Tensor) and value.numel() != 1:
-        raise TypeError(f"Invalid {name}: tensor of shape {tuple(value.shape)}; expected a real number")
-    return float(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _real(name, value)
-    if not (v > 0.0 and math.isfinite(v)):
-        raise ValueError(f"Invalid {name}: {v}; expected {name} > 0")
-    return v
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name}: {value!r}; expected an int")
-    if value < 0:
-        raise ValueError(f"Invalid {name}: {value}; expected {name} >= 0")
-    return value
-
-
 def _bracket(a: Any, b: Any) -> tuple[float, float]:
-    a, b = _real("a", a), _real("b", b)
+    a, b = real("a", a), real("b", b)
     if not (math.isfinite(a) and math.isfinite(b)):
         raise ValueError(f"Invalid bracket: a={a}, b={b}; expected finite ends")
     if a >= b:
@@ -75,7 +53,7 @@ def _bracket(a: Any, b: Any) -> tuple[float, float]:
 
 
 def _fraction(name: str, value: Any) -> float:
-    v = _real(name, value)
+    v = real(name, value)
     if not 0.0 < v < 1.0:
         raise ValueError(f"Invalid {name}: {v}; expected 0 < {name} < 1")
     return v
@@ -172,7 +150,7 @@ def golden_section(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: 
         ``success``, ``message`` and ``extra["bracket"]`` = (lo, hi), an interval that holds x*.
     """
     a, b = _bracket(a, b)
-    tol, maxiter = _positive("tol", tol), _count("maxiter", maxiter)
+    tol, maxiter = positive("tol", tol), count("maxiter", maxiter)
     fn = _Scalar(f, "f")
     c, d = a + _INV_PHI2 * (b - a), a + _INV_PHI * (b - a)
     fc, fd = fn(c), fn(d)
@@ -230,7 +208,7 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
         ``extra["bracket"]``.
     """
     a, b = _bracket(a, b)
-    tol, maxiter = _positive("tol", tol), _count("maxiter", maxiter)
+    tol, maxiter = positive("tol", tol), count("maxiter", maxiter)
     fn = _Scalar(f, "f")
     x = w = v = a + _INV_PHI2 * (b - a)
     fx = fw = fv = fn(x)
@@ -319,7 +297,7 @@ def bisection(df: ScalarFn, a: float, b: float, tol: float = 1e-10, maxiter: int
         ValueError: if the bracket is invalid or df(a), df(b) do not differ in sign.
     """
     a, b = _bracket(a, b)
-    tol, maxiter = _positive("tol", tol), _count("maxiter", maxiter)
+    tol, maxiter = positive("tol", tol), count("maxiter", maxiter)
     fn = _Scalar(df, "df")
     fa, fb = fn(a), fn(b)
     if not _finite(fa, fb):
@@ -390,10 +368,10 @@ def newton_1d(
     Raises:
         ValueError: if x0 is not finite, the bracket is invalid or has no sign change, or x0 is outside it.
     """
-    x = _real("x0", x0)
+    x = real("x0", x0)
     if not math.isfinite(x):
         raise ValueError(f"Invalid x0: {x}; expected a finite number")
-    tol, maxiter = _positive("tol", tol), _count("maxiter", maxiter)
+    tol, maxiter = positive("tol", tol), count("maxiter", maxiter)
     g, h = _Scalar(df, "df"), _Scalar(d2f, "d2f")
     lo = hi = glo = 0.0
     if bracket is not None:
@@ -533,11 +511,11 @@ class _Line:
         if grad is None:
             phi0 = self.value(0.0, graph=True)
             g = self.grad(0.0)
-            return (phi0 if fx is None else _real("fx", fx)), g
+            return (phi0 if fx is None else real("fx", fx)), g
         if not isinstance(grad, torch.Tensor) or grad.shape != self.x.shape:
             shown = tuple(grad.shape) if isinstance(grad, torch.Tensor) else type(grad).__name__
             raise ValueError(f"Invalid grad: {shown}; expected a tensor of x's shape {tuple(self.x.shape)}")
-        phi0 = self.value(0.0, graph=False) if fx is None else _real("fx", fx)
+        phi0 = self.value(0.0, graph=False) if fx is None else real("fx", fx)
         return phi0, grad.detach().to(self.x.dtype)
 
 
@@ -602,8 +580,8 @@ def armijo(
         sufficient decrease, give ``success=False`` (with ``x`` = 0.0 and ``fun`` = f(x) for the former).
     """
     c1, shrink = _fraction("c1", c1), _fraction("shrink", shrink)
-    alpha = _positive("alpha0", alpha0)
-    maxiter = _count("maxiter", maxiter)
+    alpha = positive("alpha0", alpha0)
+    maxiter = count("maxiter", maxiter)
     line = _Line(f, x, direction)
     phi0, _, dphi0, base, refusal = _line_start(line, fx, grad)
     if refusal is not None:
@@ -738,11 +716,11 @@ def wolfe(
     c1, c2 = _fraction("c1", c1), _fraction("c2", c2)
     if c1 >= c2:
         raise ValueError(f"Invalid c1, c2: c1={c1}, c2={c2}; expected 0 < c1 < c2 < 1")
-    alpha = _positive("alpha0", alpha0)
-    alpha_max = _positive("alpha_max", alpha_max)
+    alpha = positive("alpha0", alpha0)
+    alpha_max = positive("alpha_max", alpha_max)
     if alpha_max < alpha:
         raise ValueError(f"Invalid alpha_max: {alpha_max}; expected alpha_max >= alpha0 = {alpha}")
-    maxiter = _count("maxiter", maxiter)
+    maxiter = count("maxiter", maxiter)
     line = _Line(f, x, direction)
     phi0, g0, dphi0, base, refusal = _line_start(line, fx, grad)
     if refusal is not None:

@@ -42,11 +42,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.checks import count, positive
 from descend.minimize import (
-    _positive,
     _schedule,
     _seed,
-    _steps,
     _tol,
     as_start,
     gradient_noise,
@@ -289,9 +288,9 @@ def sweep(
     Returns:
         :class:`SweepResult`.
     """
-    steps, tol = _steps(steps), _tol(tol)
-    steps_tol = _positive("steps_tol", steps_tol)
-    sigma = _positive("noise", noise, allow_zero=True)
+    steps, tol = count("steps", steps), _tol(tol)
+    steps_tol = positive("steps_tol", steps_tol)
+    sigma = positive("noise", noise, allow_zero=True)
     add_noise = gradient_noise(sigma, _seed(seed)) if sigma > 0 else None
     schedule = _schedule(schedule)
     if not callable(f):
@@ -305,7 +304,7 @@ def sweep(
     if max_norm is None:
         bound = torch.full((len(x),), torch.inf, dtype=x.dtype)
     else:
-        bound = _positive("max_norm", max_norm) * torch.linalg.vector_norm(x, dim=-1).clamp(min=1.0)
+        bound = positive("max_norm", max_norm) * torch.linalg.vector_norm(x, dim=-1).clamp(min=1.0)
     for name, values in grid_values.items():
         if name != "x0":
             grid_values[name] = values.to(x.dtype)
@@ -315,7 +314,7 @@ def sweep(
         extra = sorted(set(grid) - {"lr"})
         if extra:
             raise TypeError(f"Invalid option {extra[0]!r} for method 'gd'; it takes lr")
-        lr = grid_values["lr"].reshape(-1, 1) if "lr" in axes else _positive("lr", grid.get("lr", 0.1))
+        lr = grid_values["lr"].reshape(-1, 1) if "lr" in axes else positive("lr", grid.get("lr", 0.1))
         if "lr" in axes and not bool((grid_values["lr"] > 0).all()):
             raise ValueError(f"Invalid lr: {grid['lr']!r}; expected every lr > 0")
         update: Any = _GD(lr)

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from descend.checks import positive_int
 from descend.data import Dataset
 from descend.files import atomic_write, replacing
 
@@ -277,16 +278,6 @@ def _scalar(value: Any, what: str) -> torch.Tensor:
 
 
 # -------------------------------------------------------------------------------------------- validation
-
-
-def _positive_int(name: str, value: Any, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name}: {value!r}; expected a positive integer")
-    if value <= 0:
-        raise ValueError(f"Invalid {name}: {value}; expected {name} > 0")
-    return value
 
 
 def _choice(name: str, value: Any, options: tuple[str, ...]) -> str:
@@ -620,9 +611,9 @@ def _settings(model, loss, optimizer, data, given: dict[str, Any]) -> dict[str, 
     dataset = _as_dataset(data)
     s = {k: given[k] for k in ("scheduler", "replacement", "drop_last", "progress", "callback")}
     for name in ("epochs", "batch_size", "eval_batch_size"):
-        s[name] = _positive_int(name, given[name])
+        s[name] = positive_int(name, given[name])
     for name in ("eval_every", "max_steps", "checkpoint_every"):
-        s[name] = _positive_int(name, given[name], optional=True)
+        s[name] = None if given[name] is None else positive_int(name, given[name])
     seed = given["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"Invalid seed: {seed!r}; expected an integer >= 0")
