@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on
+from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on, plus
 
 
 class Adadelta(Optimizer):
@@ -84,7 +84,7 @@ class Adadelta(Optimizer):
         if on(h.weight_decay):
             g = g + h.weight_decay * p
         square_avg = state["square_avg"] * h.rho + (1 - h.rho) * g * g
-        std = (square_avg + h.eps + h.eps_root).sqrt()
-        delta = (state["acc_delta"] + h.eps + h.eps_root).sqrt() / std * g
+        std = plus(plus(square_avg, h.eps), h.eps_root).sqrt()
+        delta = plus(plus(state["acc_delta"], h.eps), h.eps_root).sqrt() / std * g
         acc_delta = state["acc_delta"] * h.rho + (1 - h.rho) * delta * delta
         return p - h.lr * delta, {"square_avg": square_avg, "acc_delta": acc_delta}

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, accumulator, flag, nonnegative, on
+from descend.optim.base import Optimizer, Scalars, accumulator, flag, nonnegative, on, plus
 
 
 class Adagrad(Optimizer):
@@ -83,5 +83,5 @@ class Adagrad(Optimizer):
         if on(h.weight_decay):
             g = g + h.weight_decay * p
         s = state["sum"] + g * g
-        std = (s + h.eps_root).sqrt() + h.eps
+        std = plus(plus(s, h.eps_root).sqrt(), h.eps)
         return p - h.clr * (g / std), {"sum": s}

@@ -17,6 +17,7 @@ from descend.optim.base import (
     flag,
     nonnegative,
     on,
+    plus,
 )
 
 SecondMoment = Callable[[Any, Any, Scalars], Any]
@@ -42,7 +43,9 @@ def adam_rule(second_moment: SecondMoment) -> Rule:
             exp_avg_sq = new["max_exp_avg_sq"] = state["max_exp_avg_sq"].maximum(exp_avg_sq)
         # sqrt(s + eps_root·bc2) / sqrt(bc2) is sqrt(s/bc2 + eps_root), and exactly torch's
         # sqrt(s) / sqrt(bc2) when eps_root = 0.
-        denom = (exp_avg_sq + h.eps_root * h.bias_correction2).sqrt() / h.bias_correction2_sqrt + h.eps
+        denom = plus(
+            plus(exp_avg_sq, h.eps_root * h.bias_correction2).sqrt() / h.bias_correction2_sqrt, h.eps
+        )
         return p - h.step_size * (exp_avg / denom), new
 
     return rule

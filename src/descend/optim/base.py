@@ -106,6 +106,16 @@ def on(x: Any) -> bool:
     return isinstance(x, Tensor) or x != 0
 
 
+def plus(x: Any, c: Any) -> Any:
+    """``x + c``, leaving out the addition when ``c`` is the number 0: the same result, one pass fewer."""
+    return x + c if on(c) else x
+
+
+def scaled(c: Any, x: Any) -> Any:
+    """``c * x``, leaving out the product when ``c`` is the number 1: the same result, one pass fewer."""
+    return x if isinstance(c, int | float) and c == 1 else c * x
+
+
 def value(x: Any) -> Any:
     """A group's hyperparameter as the rule sees it: one-element tensors become floats, as in torch.optim."""
     return x.item() if isinstance(x, Tensor) and x.numel() == 1 else x
@@ -464,5 +474,7 @@ __all__ = [
     "nonnegative",
     "number",
     "on",
+    "plus",
+    "scaled",
     "value",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on
+from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on, plus
 
 
 class RMSprop(Optimizer):
@@ -99,9 +99,9 @@ class RMSprop(Optimizer):
         new = {"square_avg": square_avg}
         if h.centered:
             grad_avg = new["grad_avg"] = state["grad_avg"].lerp(g, 1 - h.alpha)
-            avg = (square_avg - grad_avg * grad_avg + h.eps_root).sqrt() + h.eps
+            avg = plus(plus(square_avg - grad_avg * grad_avg, h.eps_root).sqrt(), h.eps)
         else:
-            avg = (square_avg + h.eps_root).sqrt() + h.eps
+            avg = plus(plus(square_avg, h.eps_root).sqrt(), h.eps)
         if on(h.momentum):
             buf = new["momentum_buffer"] = state["momentum_buffer"] * h.momentum + g / avg
             return p - h.lr * buf, new

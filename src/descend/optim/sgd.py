@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on
+from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on, scaled
 
 
 class SGD(Optimizer):
@@ -90,7 +90,7 @@ class SGD(Optimizer):
         new = {}
         if on(h.momentum):
             buf = state.get("momentum_buffer")
-            buf = g.clone() if buf is None else buf * h.momentum + (1 - h.dampening) * g
+            buf = g.clone() if buf is None else buf * h.momentum + scaled(1 - h.dampening, g)
             new["momentum_buffer"] = buf
             g = g + h.momentum * buf if h.nesterov else buf
         return p - h.lr * g, new
