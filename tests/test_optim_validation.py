@@ -52,6 +52,8 @@ def test_bad_hyperparameters(cls, kwargs, error, message):
 def test_bad_value_in_a_parameter_group_is_caught_too():
     with pytest.raises(ValueError, match=r"Invalid lr: -1"):
         optim.Adam([{"params": params(), "lr": -1}])
+    with pytest.raises(ValueError, match=r"Invalid foreach and fused: both True"):
+        optim.Adam([{"params": params(), "foreach": True, "fused": True}])
     opt = optim.Adam(params())
     with pytest.raises(ValueError, match=r"Invalid beta at index 0: 2"):
         opt.add_param_group({"params": params(), "betas": (2, 0.9)})

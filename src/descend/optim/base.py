@@ -203,6 +203,13 @@ class TensorList:
 # --------------------------------------------------------------------------------------------------------
 
 
+def _one_path(group: dict[str, Any]) -> None:
+    flag("foreach", group.get("foreach"), optional=True)
+    flag("fused", group.get("fused"), optional=True)
+    if group.get("fused") and group.get("foreach"):
+        raise ValueError("Invalid foreach and fused: both True; expected at most one of them to be True")
+
+
 def _real(t: Tensor) -> Tensor:
     return torch.view_as_real(t) if t.is_complex() else t
 
@@ -228,8 +235,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.check(defaults)
-        if defaults.get("fused") and defaults.get("foreach"):
-            raise ValueError("Invalid foreach and fused: both True; expected at most one of them to be True")
+        _one_path(defaults)
         super().__init__(params, defaults)
         if self.eager_state:
             for group in self.param_groups:
@@ -264,11 +270,10 @@ class Optimizer(torch.optim.Optimizer):
         group = self.param_groups[-1]
         try:
             self.check(group)
+            _one_path(group)
         except (ValueError, TypeError):
             self.param_groups.pop()
             raise
-        flag("foreach", group.get("foreach"), optional=True)
-        flag("fused", group.get("fused"), optional=True)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
