@@ -35,28 +35,57 @@ def functions_command(name: str | None, wide: bool) -> None:
 
 
 @main.command("compare")
-@click.option("--task", default="digits-cnn", show_default=True,
-              help="digits-cnn, digits-mlp, diabetes (embedded), or airfoil (with --data).")
-@click.option("--optimizer", "-o", "optimizers", multiple=True, metavar="NAME",
-              help="An optimizer to compare (repeatable); default: sgd momentum nesterov adagrad rmsprop "
-              "adadelta adam adamw yogi.")
-@click.option("--lr", "lrs", multiple=True, metavar="NAME=LR",
-              help="Learning rate of one optimizer (repeatable).")
-@click.option("--set", "sets", multiple=True, metavar="NAME.KEY=VALUE",
-              help="Any other hyperparameter, e.g. adam.betas=0.9,0.99 or momentum.momentum=0.95 "
-              "(repeatable).")
+@click.option(
+    "--task",
+    default="digits-cnn",
+    show_default=True,
+    help="digits-cnn, digits-mlp, diabetes (embedded), or airfoil (with --data).",
+)
+@click.option(
+    "--optimizer",
+    "-o",
+    "optimizers",
+    multiple=True,
+    metavar="NAME",
+    help="An optimizer to compare (repeatable); default: sgd momentum nesterov adagrad rmsprop "
+    "adadelta adam adamw yogi.",
+)
+@click.option(
+    "--lr", "lrs", multiple=True, metavar="NAME=LR", help="Learning rate of one optimizer (repeatable)."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME.KEY=VALUE",
+    help="Any other hyperparameter, e.g. adam.betas=0.9,0.99 or momentum.momentum=0.95 (repeatable).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs (default: the task's).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Minibatch size (default: the task's).")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Number of seeds (0..N-1); the table shows medians and ranges.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Number of seeds (0..N-1); the table shows medians and ranges.",
+)
 @click.option("--seed-list", metavar="S1,S2,...", help="Explicit seeds, instead of --seeds.")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA when present), cpu, cuda, cuda:N.")
-@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="CPU threads for torch (0: torch's default).")
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:N."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="CPU threads for torch (0: torch's default).",
+)
 @click.option("--data", type=click.Path(dir_okay=False), help="The airfoil table, for --task airfoil.")
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Report folder (default: descend-report-YYYYmmdd-HHMMSS in the current directory).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Report folder (default: descend-report-YYYYmmdd-HHMMSS in the current directory).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def compare_command(task: str, optimizers: tuple[str, ...], lrs: tuple[str, ...], sets: tuple[str, ...],
                     epochs: int | None, batch_size: int | None, seeds: int, seed_list: str | None,
@@ -96,14 +125,23 @@ def compare_command(task: str, optimizers: tuple[str, ...], lrs: tuple[str, ...]
 
 @main.command("experiment")
 @click.argument("name")
-@click.option("--data", type=click.Path(),
-              help="The airfoil table (or a Fashion-MNIST folder for lr-scheduling).")
+@click.option(
+    "--data", type=click.Path(), help="The airfoil table (or a Fashion-MNIST folder for lr-scheduling)."
+)
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Number of seeds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the experiment's epochs.")
-@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="CPU threads for torch (0: torch's default).")
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Report folder (default: descend-experiment-NAME-YYYYmmdd-HHMMSS).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="CPU threads for torch (0: torch's default).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Report folder (default: descend-experiment-NAME-YYYYmmdd-HHMMSS).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def experiment_command(name: str, data: str | None, seeds: int, epochs: int | None, threads: int,
                        out: str | None, no_progress: bool) -> None:  # fmt: skip
@@ -175,9 +213,16 @@ _HYPER = ("lr", "momentum", "alpha", "rho", "beta1", "beta2", "eps", "eps_root",
 
 @main.command("trace")
 @click.argument("function")
-@click.option("--optimizer", "-o", "specs", multiple=True, required=True, metavar="NAME[:KEY=VALUE,...]",
-              help="An optimizer short name (momentum, adam, ...) or a method (gd, newton, gd-armijo, ...); "
-              "repeatable, one path each. KEY=VALUE pairs after a colon apply to this one only.")
+@click.option(
+    "--optimizer",
+    "-o",
+    "specs",
+    multiple=True,
+    required=True,
+    metavar="NAME[:KEY=VALUE,...]",
+    help="An optimizer short name (momentum, adam, ...) or a method (gd, newton, gd-armijo, ...); "
+    "repeatable, one path each. KEY=VALUE pairs after a colon apply to this one only.",
+)
 @click.option("--lr", type=float, help="Learning rate (first trial step for a line search).")
 @click.option("--momentum", type=float, help="Momentum β.")
 @click.option("--alpha", "--gamma", "alpha", type=float, help="RMSProp's leak rate (the chapter's γ).")
@@ -187,14 +232,24 @@ _HYPER = ("lr", "momentum", "alpha", "rho", "beta1", "beta2", "eps", "eps_root",
 @click.option("--eps", type=float, help="ε added outside the root.")
 @click.option("--eps-root", type=float, help="ε added inside the root.")
 @click.option("--weight-decay", type=float, help="L2 penalty.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Any other option, for every optimizer that takes it.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other option, for every optimizer that takes it.",
+)
 @click.option("--steps", type=click.IntRange(min=0), default=20, show_default=True, help="Iterations.")
 @click.option("--start", metavar="X1,X2", help="Starting point (default: the function's).")
 @click.option("--noise", type=click.FloatRange(min=0), default=0.0, help="Gradient noise σ.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the gradient noise.")
-@click.option("--out", type=click.Path(dir_okay=False), default="trace.png", show_default=True,
-              help="Figure file (.png, .svg or .pdf).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="trace.png",
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
 def trace_command(function: str, specs: tuple[str, ...], sets: tuple[str, ...], steps: int, start: str | None,
                   noise: float, seed: int, out: str, **flags: float | None) -> None:  # fmt: skip
     """Draw the paths optimizers take on FUNCTION (contours in 2-D, the curve in 1-D)."""
@@ -235,21 +290,43 @@ def trace_command(function: str, specs: tuple[str, ...], sets: tuple[str, ...], 
 
 @main.command("sweep")
 @click.argument("function")
-@click.option("--optimizer", "-o", "method", default="momentum", show_default=True,
-              help="gd or an optimizer short name (sgd, momentum, nesterov, adagrad, rmsprop, adam, ...).")
+@click.option(
+    "--optimizer",
+    "-o",
+    "method",
+    default="momentum",
+    show_default=True,
+    help="gd or an optimizer short name (sgd, momentum, nesterov, adagrad, rmsprop, adam, ...).",
+)
 @click.option("--lr", metavar="A:B:N", help="Learning rates: a:b:n, a:b:n:log or v1,v2,...")
 @click.option("--momentum", metavar="A:B:N", help="Momentum values, as --lr.")
 @click.option("--grid", "grids", multiple=True, metavar="NAME=A:B:N", help="Another hyperparameter to sweep.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A fixed hyperparameter.")
-@click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Iterations per run.")
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=200, show_default=True, help="Iterations per run."
+)
 @click.option("--start", metavar="X1,X2", help="Starting point (default: the function's).")
-@click.option("--color", type=click.Choice(["loss", "steps"]), default="loss", show_default=True,
-              help="Colour cells by final loss or by steps to reach --steps-tol.")
-@click.option("--steps-tol", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
-              help="Tolerance on f − f* (or on the gradient norm where f* is unknown).")
-@click.option("--out", type=click.Path(dir_okay=False), default="sweep.png", show_default=True,
-              help="Figure file (.png, .svg or .pdf).")
+@click.option(
+    "--color",
+    type=click.Choice(["loss", "steps"]),
+    default="loss",
+    show_default=True,
+    help="Colour cells by final loss or by steps to reach --steps-tol.",
+)
+@click.option(
+    "--steps-tol",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-6,
+    show_default=True,
+    help="Tolerance on f − f* (or on the gradient norm where f* is unknown).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="sweep.png",
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
 def sweep_command(function: str, method: str, lr: str | None, momentum: str | None, grids: tuple[str, ...],
                   sets: tuple[str, ...], steps: int, start: str | None, color: str, steps_tol: float,
                   out: str) -> None:  # fmt: skip
@@ -428,15 +505,33 @@ def _schedule_horizon(built: list) -> int:
 @click.option("--rate", type=float, help="exponential's λ in η0·e^(−λt).")
 @click.option("--alpha", type=float, help="polynomial's α in η0·(βt + 1)^(−α).")
 @click.option("--beta", type=float, help="polynomial's β.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Any other argument, for every schedule that takes it (e.g. period=10).")
-@click.option("--steps", type=click.IntRange(min=1),
-              help="Steps to plot (default: 1.5 × the longest horizon or last milestone, else 100).")
-@click.option("--show", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many first values to print.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other argument, for every schedule that takes it (e.g. period=10).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    help="Steps to plot (default: 1.5 × the longest horizon or last milestone, else 100).",
+)
+@click.option(
+    "--show",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many first values to print.",
+)
 @click.option("--log-y", is_flag=True, help="Log scale for the learning rate.")
-@click.option("--out", type=click.Path(dir_okay=False), default="schedule.png", show_default=True,
-              help="Figure file (.png, .svg or .pdf).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="schedule.png",
+    show_default=True,
+    help="Figure file (.png, .svg or .pdf).",
+)
 def schedule_command(names: tuple[str, ...], sets: tuple[str, ...], steps: int | None, show: int, log_y: bool,
                      out: str, **flags: object) -> None:  # fmt: skip
     """Plot learning-rate schedules and print their first values.
@@ -487,14 +582,35 @@ def schedule_command(names: tuple[str, ...], sets: tuple[str, ...], steps: int |
 
 
 @main.command("tour")
-@click.option("--out", type=click.Path(file_okay=False), default="descend-tour", show_default=True,
-              help="Folder for tour.html and figures/.")
-@click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png", show_default=True,
-              help="Image format of the figures (embedded in the page and written beside it).")
-@click.option("--dpi", type=click.IntRange(min=30, max=600), default=110, show_default=True,
-              help="Resolution of PNG figures.")
-@click.option("--section", "only", multiple=True, metavar="NAME",
-              help="Build only this section (repeatable), e.g. gd-1d or sweep-map; default: all of them.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="descend-tour",
+    show_default=True,
+    help="Folder for tour.html and figures/.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "svg"]),
+    default="png",
+    show_default=True,
+    help="Image format of the figures (embedded in the page and written beside it).",
+)
+@click.option(
+    "--dpi",
+    type=click.IntRange(min=30, max=600),
+    default=110,
+    show_default=True,
+    help="Resolution of PNG figures.",
+)
+@click.option(
+    "--section",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="Build only this section (repeatable), e.g. gd-1d or sweep-map; default: all of them.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def tour_command(out: str, fmt: str, dpi: int, only: tuple[str, ...], no_progress: bool) -> None:
     """Regenerate the chapter's figures, each with a caption, into one self-contained HTML page.
