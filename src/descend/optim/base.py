@@ -137,7 +137,7 @@ class TensorList:
     """A list of tensors that does tensor arithmetic, element by element, with ``torch._foreach_*`` ops.
 
     It implements what update rules use: ``+ - * /`` with another list or a number, unary ``-``, ``sqrt``,
-    ``abs``, ``sign``, ``maximum``, ``lerp`` and ``clone``. Each operation equals, bit for bit, the same
+    ``sign``, ``maximum``, ``lerp`` and ``clone``. Each operation equals, bit for bit, the same
     operation applied to every tensor in turn, so a rule gives identical results on either path.
     """
 
@@ -179,9 +179,6 @@ class TensorList:
 
     def sqrt(self) -> TensorList:
         return TensorList(torch._foreach_sqrt(self.tensors))
-
-    def abs(self) -> TensorList:
-        return TensorList(torch._foreach_abs(self.tensors))
 
     def sign(self) -> TensorList:
         return TensorList(torch._foreach_sign(self.tensors))

@@ -96,9 +96,6 @@ class Node:
     def sqrt(self) -> Node:
         return self.graph.apply("sqrt", self)
 
-    def abs(self) -> Node:
-        return self.graph.apply("abs", self)
-
     def sign(self) -> Node:
         return self.graph.apply("sign", self)
 
@@ -197,8 +194,6 @@ def generate(
             expr = f"-{a[0]}"
         elif n.op == "sqrt":
             expr = f"{sqrt}({a[0]})" if tensor_op else f"sqrt({a[0]})"
-        elif n.op == "abs":
-            expr = f"{fabs}({a[0]})" if tensor_op else f"fabs({a[0]})"
         elif n.op == "sign":
             expr = f"({t})(({a[0]} > 0) - ({a[0]} < 0))"
         elif n.op == "maximum":  # torch.maximum propagates NaN
