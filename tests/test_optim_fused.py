@@ -204,3 +204,19 @@ def test_generated_source_reads_each_input_once_and_writes_each_output_once():
     assert source.count("a0[j]") == 2  # one load, one store
     assert source.count("a1[j]") == 1  # the gradient is only read
     assert "(float)s[0]" in source  # the scalar meets the tensor in the tensor's precision
+
+
+@pytest.mark.parametrize("lib", ["compiled", "none"])
+def test_step_counters_advance_like_foreach_add(lib, monkeypatch):
+    if lib == "none":
+        monkeypatch.setattr(fused, "_counter_lib", lambda: None)
+    starts = [0.0, 7.0, 2.0**24, 2.0**24 + 2]  # float32 stops counting at 2^24, as torch's counter does
+    for dtypes in ([torch.float32] * 4, [torch.float64] * 4, [torch.float32, torch.float64] * 2):
+        ours = [torch.tensor(s, dtype=d) for s, d in zip(starts, dtypes, strict=True)]
+        theirs = [c.clone() for c in ours]
+        versions = [c._version for c in ours]
+        counts = fused.count(ours)
+        torch._foreach_add_(theirs, 1.0)
+        assert [c.item() for c in ours] == [c.item() for c in theirs] == counts
+        assert [c.dtype for c in ours] == dtypes
+        assert all(c._version > v for c, v in zip(ours, versions, strict=True))

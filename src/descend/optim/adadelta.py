@@ -34,7 +34,8 @@ class Adadelta(Optimizer):
         eps: :math:`\epsilon` (default 1e-6).
         weight_decay: L2 penalty :math:`\lambda` (default 0).
         eps_root: also added inside the roots (default 0).
-        foreach, maximize: as in torch. ``fused`` is accepted; ``True`` is not available in this version.
+        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
+            (:mod:`descend.optim.fused`).
 
     State per parameter: ``step``, ``square_avg`` (:math:`s`), ``acc_delta`` (:math:`\Delta x`).
     """

@@ -95,7 +95,8 @@ class Adam(Optimizer):
         amsgrad: use the running maximum of :math:`s_t`.
         decoupled_weight_decay: AdamW's decay of the parameter instead of an L2 term in the gradient.
         eps_root: added inside the root (default 0).
-        foreach, maximize: as in torch. ``fused`` is accepted; ``True`` is not available in this version.
+        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
+            (:mod:`descend.optim.fused`).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
     """

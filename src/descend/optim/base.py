@@ -29,6 +29,7 @@ The state layout is torch.optim's, so state dicts move between torch and descend
 
 from __future__ import annotations
 
+import array
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from types import SimpleNamespace
@@ -44,6 +45,7 @@ Scalars = SimpleNamespace
 #: Below this many elements in a bucket, the default path is the per-tensor loop: the fused kernel's fixed
 #: cost (a table of addresses, waking threads) is not worth paying.
 FUSED_MIN_NUMEL = 1 << 15
+Item = tuple[Tensor, Tensor, dict[str, Any]]
 Rule = Callable[[Any, Any, dict[str, Any], Scalars], tuple[Any, dict[str, Any]]]
 
 
@@ -328,51 +330,63 @@ class Optimizer(torch.optim.Optimizer):
         return state
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        # The per-parameter work here is plain Python on every step: keep it to a few lookups.
-        items = []
+        # Plain Python over every parameter on every step: one pass, a few lookups per parameter.
+        buckets: dict[tuple, list[Item]] = {}
         for p in group["params"]:
             g = p.grad
             if g is None:
                 continue
             if g.is_sparse:
                 g = self._dense(g, group)
-            items.append((p, g, self._state_of(p, group)))
-        if self.counts_steps and items:
-            counters = [state["step"] for _, _, state in items]
-            # one call for all, as torch's multi-tensor paths do (a float 1.0 takes a faster path than an int)
-            torch._foreach_add_(counters, 1.0)
-            steps = [float(c) for c in counters]
-        else:
-            steps = [0.0] * len(items)
-        buckets: dict[tuple, list[tuple[Tensor, Tensor, dict[str, Any]]]] = {}
-        for item, step in zip(items, steps, strict=True):
-            p, _, state = item
-            key = (p.device, fused.REAL.get(p.dtype, p.dtype), step, _state_keys(tuple(state)))
-            buckets.setdefault(key, []).append(item)
-
+            state = self._state_of(p, group)
+            key = (p.device, fused.REAL.get(p.dtype, p.dtype), _state_keys(tuple(state)))
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = []
+            bucket.append((p, g, state))
         maximize = bool(group.get("maximize"))
         hyper = {k: value(v) for k, v in group.items() if k != "params"}
-        for (device, dtype, step, keys), bucket in buckets.items():
-            h = self.scalars(hyper, step)
-            path = self._path(group, device, dtype, bucket)
-            rest = bucket
-            if path == "fused":
-                ready = [fused.eligible(p) and fused.eligible(g) for p, g, _ in bucket]
-                try:
-                    self._apply_fused(
-                        [it for it, ok in zip(bucket, ready, strict=True) if ok], keys, h, dtype, maximize
-                    )
-                    rest = [it for it, ok in zip(bucket, ready, strict=True) if not ok]
-                except fused.CompileError as e:
-                    if group.get("fused"):
-                        raise
-                    fused.disable(str(e))  # the default path is never worse than the loop
-                    path = "loop"
-            if path == "foreach":
-                self._apply(rest, keys, h, maximize, TensorList)
-            else:
-                for item in rest:
-                    self._apply([item], keys, h, maximize, lambda ts: ts[0])
+        for (device, dtype, keys), bucket in buckets.items():
+            for step, items in self._count(bucket):
+                self._update(group, device, dtype, keys, self.scalars(hyper, step), maximize, items)
+
+    def _count(self, items: list[Item]) -> list[tuple[float, list[Item]]]:
+        """Advance the step counters of ``items``; return the items grouped by their new step."""
+        if not self.counts_steps:
+            return [(0.0, items)]
+        steps = fused.count([state["step"] for _, _, state in items])
+        if len(set(steps)) == 1:
+            return [(steps[0], items)]
+        by_step: dict[float, list[Item]] = {}
+        for item, step in zip(items, steps, strict=True):
+            by_step.setdefault(step, []).append(item)
+        return list(by_step.items())
+
+    def _update(
+        self,
+        group: dict[str, Any],
+        device: torch.device,
+        dtype: torch.dtype,
+        keys: tuple[str, ...],
+        h: Scalars,
+        maximize: bool,
+        items: list[Item],
+    ) -> None:
+        """Update ``items`` (same device, dtype, state keys and step) on the path the group asks for."""
+        path = self._path(group, device, dtype, items)
+        if path == "fused":
+            try:
+                items = self._apply_fused(items, keys, h, dtype, maximize)
+            except fused.CompileError as e:
+                if group.get("fused"):
+                    raise
+                fused.disable(str(e))  # the default path is never worse than the loop
+                path = "loop"
+        if path == "foreach":
+            self._apply(items, keys, h, maximize, TensorList)
+        else:
+            for item in items:
+                self._apply([item], keys, h, maximize, lambda ts: ts[0])
 
     def _path(self, group: dict[str, Any], device: torch.device, dtype: torch.dtype, items: list) -> str:
         """``"fused"``, ``"foreach"`` or ``"loop"`` for one bucket of parameters."""
@@ -397,30 +411,31 @@ class Optimizer(torch.optim.Optimizer):
         return "loop"
 
     def _apply_fused(
-        self,
-        items: Sequence[tuple[Tensor, Tensor, dict[str, Any]]],
-        keys: tuple[str, ...],
-        h: Scalars,
-        dtype: torch.dtype,
-        maximize: bool,
-    ) -> None:
-        if not items:
-            return
+        self, items: list[Item], keys: tuple[str, ...], h: Scalars, dtype: torch.dtype, maximize: bool
+    ) -> list[Item]:
+        """Run the fused kernel over the items it can take; return the others, for the per-tensor path."""
+        if dtype not in fused.C_TYPES:  # half precision and the like: the per-tensor path
+            return items
         kernel = fused.kernel(self.rule, h, keys, dtype, maximize)
-        states = [state for _, _, state in items]
-        for k in kernel.new_keys:
-            for param, _, state in items:
-                state[k] = torch.zeros_like(param, memory_format=torch.contiguous_format)
-        params = [param for param, _, _ in items]
-        columns = [
-            params,
-            [grad for _, grad, _ in items],
-            *([st[k] for st in states] for k in keys + kernel.new_keys),
-        ]
-        sizes = [p.numel() * (2 if p.is_complex() else 1) for p in params]
-        kernel(columns, sizes, h)
-        for param in params:  # the kernel wrote through pointers: tell autograd, as an in-place op would
-            torch.autograd.graph.increment_version(param)
+        table: list[int] = []
+        sizes, params, rest = [], [], []
+        for item in items:
+            p, g, state = item
+            ptrs = fused.addresses([p, g, *[state[k] for k in keys]], p.dtype)
+            if ptrs is None:
+                rest.append(item)
+                continue
+            for k in kernel.new_keys:
+                state[k] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                ptrs.append(state[k].data_ptr())
+            table += ptrs
+            sizes.append(p.numel() * (2 if p.is_complex() else 1))
+            params.append(p)
+        if params:
+            kernel(array.array("q", table), sizes, h)
+            # the kernel wrote through pointers: tell autograd, as an in-place op would
+            torch.autograd.graph.increment_version(params)
+        return rest
 
     def _apply(
         self,

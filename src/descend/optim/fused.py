@@ -52,6 +52,7 @@ REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, **{t: t
 #: Steps over fewer elements than this run on one thread (waking another costs more than it saves).
 PARALLEL_MIN_NUMEL = 1 << 18
 _PLAIN = (Tensor, torch.nn.Parameter)
+_STRIDED = torch.strided
 
 # ---- symbolic values ----------------------------------------------------------------------------------
 
@@ -151,8 +152,9 @@ def generate(
 ) -> str:
     """C source of ``void step(...)`` computing ``outputs`` from ``inputs`` element by element.
 
-    Array ``k`` of the address table is read as input ``k`` and written with output ``k`` (``None``: not
-    written); outputs beyond the inputs go to write-only arrays that follow.
+    The address table holds, tensor after tensor, the address of each of its arrays: array ``k`` is read as
+    input ``k`` and written with output ``k`` (``None``: not written); outputs beyond the inputs go to
+    write-only arrays that follow.
     """
     sqrt = "sqrtf" if ctype == "float" else "sqrt"
     fabs = "fabsf" if ctype == "float" else "fabs"
@@ -212,13 +214,13 @@ def generate(
     ]
     n_arrays = max(len(inputs), len(outputs))
     arrays = "\n".join(
-        f"        {ctype}* a{i} = ({ctype}*)ptr[{i} * n_tensors + t] + lo;" for i in range(n_arrays)
+        f"        {ctype}* a{i} = ({ctype}*)ptr[t * {n_arrays} + {i}] + lo;" for i in range(n_arrays)
     )
     return f"""#include <math.h>
 #include <stdint.h>
 
 void step(int64_t n_segments, const int64_t* seg_tensor, const int64_t* seg_start, const int64_t* seg_len,
-          void** ptr, int64_t n_tensors, const double* s, int64_t n_threads) {{
+          void** ptr, const double* s, int64_t n_threads) {{
     (void)s;
     {chr(10).join("    " + line for line in before).strip()}
     #pragma omp parallel for schedule(static) num_threads(n_threads) if(n_threads > 1)
@@ -305,11 +307,7 @@ def compile_source(source: str) -> ctypes.CDLL:
                 os.replace(built, target)  # whole or not at all, even with several processes compiling
     except OSError as e:
         raise CompileError(f"cannot write the kernel cache {folder}: {e} (set DESCEND_CACHE)") from e
-    lib = ctypes.CDLL(str(target))
-    lib.step.restype = None
-    lib.step.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                         ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]  # fmt: skip
-    return lib
+    return ctypes.CDLL(str(target))
 
 
 # ---- tracing a rule into a kernel ---------------------------------------------------------------------
@@ -334,11 +332,18 @@ class Kernel:
         outputs = [new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in self.new_keys)]
         source = generate(graph, inputs, outputs, len(self.scalar_names), C_TYPES[dtype])
         self.lib = compile_source(source)
-        self.n_arrays = len(outputs)
+        self.lib.step.restype = None
+        self.lib.step.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]  # fmt: skip
+        #: The state arrays after the parameter and the gradient, in the order the address table lists them.
+        self.slots = keys + self.new_keys
 
-    def __call__(self, arrays: list[list[Tensor]], sizes: list[int], h: Scalars) -> None:
-        """Run on ``arrays`` (a list of tensors per slot); the t-th tensors hold ``sizes[t]`` real numbers."""
-        table = array.array("q", [t.data_ptr() for column in arrays for t in column])
+    def __call__(self, table: array.array, sizes: list[int], h: Scalars) -> None:
+        """Run over tensors of ``sizes[t]`` real numbers whose array addresses ``table`` lists.
+
+        ``table`` holds, for each tensor in turn, the address of its parameter, its gradient and its state
+        arrays in the order of :attr:`slots`.
+        """
         scalars = array.array("d", [float(getattr(h, k)) for k in self.scalar_names] or [0.0])
         run(self.lib.step, sizes, table, scalars)
 
@@ -384,21 +389,66 @@ def plan(sizes: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
 def run(fn: Callable, sizes: list[int], table: array.array, scalars: array.array) -> None:
     """Call a compiled step over every chunk, on torch's own OpenMP threads where the step is large.
 
-    ``table`` holds the address of each slot's tensors (slot-major), ``scalars`` the step's numbers.
+    ``table`` holds the addresses of each tensor's arrays (tensor-major), ``scalars`` the step's numbers.
     """
     tensors, starts, lengths = plan(tuple(sizes))
     threads = torch.get_num_threads() if sum(sizes) >= PARALLEL_MIN_NUMEL else 1
     fn(len(tensors), tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.buffer_info()[0],
-       len(sizes), scalars.buffer_info()[0], threads)  # fmt: skip
+       scalars.buffer_info()[0], threads)  # fmt: skip
 
 
-def eligible(t: Tensor) -> bool:
-    """Whether a parameter can take the fused path (others take the per-tensor path in the same step).
+# ---- step counters ------------------------------------------------------------------------------------
 
-    Only plain dense contiguous CPU tensors of a float or complex dtype do: a tensor subclass (a DTensor
-    shard under FSDP2, say) has no single address to write through, so it takes the per-tensor path, whose
-    tensor arithmetic it understands.
+_COUNT_SOURCE = """#include <stdint.h>
+void count_float(int64_t n, float** c, double* out) {
+    for (int64_t i = 0; i < n; ++i) { *c[i] += 1.0f; out[i] = *c[i]; }
+}
+void count_double(int64_t n, double** c, double* out) {
+    for (int64_t i = 0; i < n; ++i) { *c[i] += 1.0; out[i] = *c[i]; }
+}
+"""
+
+
+@functools.cache
+def _counter_lib() -> ctypes.CDLL | None:
+    if compiler() is None:
+        return None
+    try:
+        return compile_source(_COUNT_SOURCE)
+    except CompileError:
+        return None
+
+
+def count(counters: list[Tensor]) -> list[float]:
+    """Add one to every step counter in place and return the new counts.
+
+    The same as ``torch._foreach_add_(counters, 1.0)`` followed by reading each counter, in the counters' own
+    dtype, but in one C call: torch dispatches the addition tensor by tensor, which costs a few microseconds
+    each, a noticeable part of a step over a hundred parameters.
     """
-    return (
-        type(t) in _PLAIN and t.is_cpu and t.layout == torch.strided and t.dtype in REAL and t.is_contiguous()
-    )
+    dtype = counters[0].dtype
+    lib = _counter_lib() if dtype in C_TYPES else None
+    if lib is None or not all(type(c) in _PLAIN and c.dtype is dtype and c.is_cpu for c in counters):
+        torch._foreach_add_(counters, 1.0)
+        return [float(c) for c in counters]
+    table = array.array("q", [c.data_ptr() for c in counters])
+    out = array.array("d", bytes(8 * len(counters)))
+    fn = lib.count_float if dtype is torch.float32 else lib.count_double
+    fn(ctypes.c_int64(len(counters)), ctypes.c_void_p(table.buffer_info()[0]),
+       ctypes.c_void_p(out.buffer_info()[0]))  # fmt: skip
+    torch.autograd.graph.increment_version(counters)
+    return out.tolist()
+
+
+def addresses(tensors: list[Tensor], dtype: torch.dtype) -> list[int] | None:
+    """The data addresses of ``tensors``, or None if the kernel cannot walk them all.
+
+    It walks plain dense contiguous CPU tensors of ``dtype``. Others take the per-tensor path in the same
+    step: a tensor subclass (a DTensor shard under FSDP2, say) has no single address to write through, but
+    its tensor arithmetic works.
+    """
+    for t in tensors:
+        plain = type(t) in _PLAIN and t.dtype is dtype and t.is_cpu and t.layout is _STRIDED
+        if not (plain and t.is_contiguous()):
+            return None
+    return [t.data_ptr() for t in tensors]

@@ -39,7 +39,8 @@ class RMSprop(Optimizer):
         momentum: :math:`\mu` (default 0).
         centered: normalize by the variance estimate instead of the second moment.
         eps_root: added inside the root (default 0).
-        foreach, maximize: as in torch. ``fused`` is accepted; ``True`` is not available in this version.
+        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
+            (:mod:`descend.optim.fused`).
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).

@@ -36,7 +36,7 @@ class SGD(Optimizer):
         nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
         maximize: maximize the objective instead.
         foreach: ``True`` multi-tensor path, ``False`` per-tensor loop, ``None`` torch's choice.
-        fused: accepted for torch compatibility; ``True`` is not available in this version.
+        fused: ``True`` runs the one-pass CPU kernel (:mod:`descend.optim.fused`); ``None`` picks the path.
 
     State per parameter (torch's layout): ``momentum_buffer`` once momentum has been applied.
     """

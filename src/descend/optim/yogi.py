@@ -40,7 +40,8 @@ class Yogi(Optimizer):
         weight_decay: L2 penalty :math:`\lambda` (default 0).
         initial_accumulator_value: :math:`s_0` (default 0, as the chapter).
         eps_root: added inside the root (default 0).
-        foreach, maximize: as in torch. ``fused`` is accepted; ``True`` is not available in this version.
+        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
+            (:mod:`descend.optim.fused`).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
     """
