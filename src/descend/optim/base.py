@@ -13,9 +13,10 @@ An algorithm is three small static pieces, and nothing else:
 The execution paths all feed that one rule:
 
 * per tensor (``foreach=False``): the rule on each parameter in turn; the ground truth;
-* multi-tensor (``foreach=True``): the rule on a :class:`TensorList`, whose arithmetic is one
-  ``torch._foreach_*`` call per operation over every tensor that shares a device, dtype and step;
-* fused (``fused=True``): the rule traced into one generated C loop over all those tensors, a single pass
+* multi-tensor (``foreach=True``): the rule traced (:mod:`descend.optim.graph`) into a short program of
+  in-place ``torch._foreach_*`` calls over every tensor that shares a device, dtype and step
+  (:mod:`descend.optim.foreach`);
+* fused (``fused=True``): the traced rule as one generated C loop over all those tensors, a single pass
   over memory (:mod:`descend.optim.fused`);
 * a sweep evaluates the same rule on a ``(K, d)`` tensor with ``(K, 1)`` hyperparameters.
 
@@ -31,14 +32,14 @@ from __future__ import annotations
 
 import array
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from descend.optim import fused
+from descend.optim import foreach, fused
 
 Scalars = SimpleNamespace
 
@@ -125,78 +126,6 @@ def value(x: Any) -> Any:
 
 def scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-# --------------------------------------------------------------------------------------------------------
-# The multi-tensor path: tensor arithmetic over lists, one torch._foreach_* call per operation.
-
-
-def _tensors(x: Any) -> Any:
-    return x.tensors if isinstance(x, TensorList) else x
-
-
-class TensorList:
-    """A list of tensors that does tensor arithmetic, element by element, with ``torch._foreach_*`` ops.
-
-    It implements what update rules use: ``+ - * /`` with another list or a number, unary ``-``, ``sqrt``,
-    ``sign``, ``maximum``, ``lerp`` and ``clone``. Each operation equals, bit for bit, the same
-    operation applied to every tensor in turn, so a rule gives identical results on either path.
-    """
-
-    __slots__ = ("tensors",)
-
-    def __init__(self, tensors: Iterable[Tensor]) -> None:
-        self.tensors = list(tensors)
-
-    def __len__(self) -> int:
-        return len(self.tensors)
-
-    def __repr__(self) -> str:
-        return f"TensorList({len(self.tensors)} tensors)"
-
-    def __add__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_add(self.tensors, _tensors(other)))
-
-    __radd__ = __add__
-
-    def __mul__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_mul(self.tensors, _tensors(other)))
-
-    __rmul__ = __mul__
-
-    def __sub__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_sub(self.tensors, _tensors(other)))
-
-    def __rsub__(self, other: Any) -> TensorList:
-        return TensorList([other - t for t in self.tensors])
-
-    def __truediv__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_div(self.tensors, _tensors(other)))
-
-    def __rtruediv__(self, other: Any) -> TensorList:
-        return TensorList([other / t for t in self.tensors])
-
-    def __neg__(self) -> TensorList:
-        return TensorList(torch._foreach_neg(self.tensors))
-
-    def sqrt(self) -> TensorList:
-        return TensorList(torch._foreach_sqrt(self.tensors))
-
-    def sign(self) -> TensorList:
-        return TensorList(torch._foreach_sign(self.tensors))
-
-    def maximum(self, other: TensorList) -> TensorList:
-        return TensorList(torch._foreach_maximum(self.tensors, other.tensors))
-
-    def lerp(self, end: TensorList, weight: float) -> TensorList:
-        return TensorList(torch._foreach_lerp(self.tensors, end.tensors, weight))
-
-    def clone(self) -> TensorList:
-        return TensorList([t.clone() for t in self.tensors])
-
-    def copy_(self, other: TensorList) -> TensorList:
-        torch._foreach_copy_(self.tensors, other.tensors)
-        return self
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -293,8 +222,8 @@ class Optimizer(torch.optim.Optimizer):
         """
         paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
         super().load_state_dict(state_dict)
-        for group, (foreach, use_fused) in zip(self.param_groups, paths, strict=True):
-            group["foreach"], group["fused"] = foreach, use_fused
+        for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
+            group["foreach"], group["fused"] = use_foreach, use_fused
 
     # Dynamo would re-trace the step's bookkeeping (state creation, bucketing) as the state changes and gain
     # nothing: the update itself is one kernel or plain tensor code. In a compiled training step, the step
@@ -383,10 +312,10 @@ class Optimizer(torch.optim.Optimizer):
                 fused.disable(str(e))  # the default path is never worse than the loop
                 path = "loop"
         if path == "foreach":
-            self._apply(items, keys, h, maximize, TensorList)
+            self._apply_foreach(items, keys, h, maximize)
         else:
             for item in items:
-                self._apply([item], keys, h, maximize, lambda ts: ts[0])
+                self._apply_one(item, keys, h, maximize)
 
     def _path(self, group: dict[str, Any], device: torch.device, dtype: torch.dtype, items: list) -> str:
         """``"fused"``, ``"foreach"`` or ``"loop"`` for one bucket of parameters."""
@@ -437,29 +366,30 @@ class Optimizer(torch.optim.Optimizer):
             torch.autograd.graph.increment_version(params)
         return rest
 
-    def _apply(
-        self,
-        items: Sequence[tuple[Tensor, Tensor, dict[str, Any]]],
-        keys: tuple[str, ...],
-        h: Scalars,
-        maximize: bool,
-        pack: Callable[[list[Tensor]], Any],
-    ) -> None:
-        """Run the rule on ``items`` packed as one tensor or one TensorList, and write the results back."""
-        p = pack([_real(param) for param, _, _ in items])
-        g = pack([_real(grad) for _, grad, _ in items])
-        if maximize:
-            g = -g
-        old = {k: pack([_real(state[k]) for _, _, state in items]) for k in keys}
-        new_p, new = self.rule(p, g, old, h)
+    def _apply_foreach(self, items: list[Item], keys: tuple[str, ...], h: Scalars, maximize: bool) -> None:
+        """The rule as in-place multi-tensor operations over ``items`` (:mod:`descend.optim.foreach`)."""
+        registers = [
+            [_real(param) for param, _, _ in items],
+            [_real(grad) for _, grad, _ in items],
+            *([_real(state[k]) for _, _, state in items] for k in keys),
+        ]
+        run = foreach.program(self.rule, h, keys, maximize)
+        for k, fresh in zip(run.new_keys, run(registers, h), strict=True):
+            for (param, _, state), t in zip(items, fresh, strict=True):
+                state[k] = _stored(t, param)
+
+    def _apply_one(self, item: Item, keys: tuple[str, ...], h: Scalars, maximize: bool) -> None:
+        """The rule on one parameter, in plain tensor arithmetic: the ground truth of the other paths."""
+        param, grad, state = item
+        p, g = _real(param), _real(grad)
+        old = {k: _real(state[k]) for k in keys}
+        new_p, new = self.rule(p, -g if maximize else g, old, h)
         p.copy_(new_p)
         for k, v in new.items():
             if k in old:
                 old[k].copy_(v)
-                continue
-            fresh = v.tensors if isinstance(v, TensorList) else [v]
-            for (param, _, state), t in zip(items, fresh, strict=True):
-                state[k] = _stored(t, param)
+            else:
+                state[k] = _stored(v, param)
 
 
 @functools.cache
@@ -482,7 +412,6 @@ def bias_corrections(beta1: Any, beta2: Any, step: float) -> tuple[Any, Any]:
 __all__ = [
     "Optimizer",
     "Scalars",
-    "TensorList",
     "accumulator",
     "betas_pair",
     "bias_corrections",

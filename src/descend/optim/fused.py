@@ -2,16 +2,15 @@
 
 An optimizer step is bound by memory traffic: Adam reads a parameter, its gradient and two moments and writes
 three of them back, 28 bytes per float32 parameter. Eager tensor code makes a temporary per operation and
-reads it back; this path instead runs the algorithm's own :meth:`~descend.optim.base.Optimizer.rule` once
-with symbolic values, which records the arithmetic as an expression graph, and turns that graph into a C
-function that loads each element once, computes in registers and stores the results once. No parameter
+reads it back; this path instead takes the algorithm's own :meth:`~descend.optim.base.Optimizer.rule`,
+traced into an expression graph (:mod:`descend.optim.graph`), and turns that graph into a C function that
+loads each element once, computes in registers and stores the results once. No parameter
 moves: the kernel walks the tensors where they are, given a table of their addresses, so autograd, modules
 and state dicts see nothing different.
 
 * Scalars (learning rate, bias corrections, ...) are kernel arguments, so a schedule changing the learning
-  rate every step reuses the same kernel. A scalar that is zero (no weight decay, no momentum) is traced as
-  the number 0, so its branch of the rule drops out, as it does in eager code; the kernel is specialised on
-  which scalars are zero, on the boolean options and on the dtype.
+  rate every step reuses the same kernel. The kernel is specialised as the graph is (on which scalars are
+  zero and on the boolean options) and on the dtype.
 * Arithmetic follows torch's element by element: the same operations in the same order and precision
   (scalars rounded to the tensor's dtype where they meet a tensor, ``lerp`` by torch's formula), compiled
   with ``-ffp-contract=off`` so no multiply-add is fused behind our back.
@@ -41,10 +40,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace as Scalars
-from typing import Any
 
 import torch
 from torch import Tensor
+
+from descend.optim.graph import Graph, Node, Traced, specialization, trace
 
 C_TYPES = {torch.float32: "float", torch.float64: "double"}
 #: The real dtype a complex parameter is updated in (through its real view: same address, twice the elements).
@@ -53,88 +53,6 @@ REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, **{t: t
 PARALLEL_MIN_NUMEL = 1 << 18
 _PLAIN = (Tensor, torch.nn.Parameter)
 _STRIDED = torch.strided
-
-# ---- symbolic values ----------------------------------------------------------------------------------
-
-
-class Node:
-    """One value in the traced update: an input element, a scalar argument, a constant or an operation."""
-
-    __slots__ = ("args", "graph", "key", "op", "scalar")
-
-    def __init__(self, graph: Graph, op: str, args: tuple, scalar: bool) -> None:
-        self.graph, self.op, self.args, self.scalar = graph, op, args, scalar
-        self.key = (op, *(a.key if isinstance(a, Node) else a for a in args))
-
-    # arithmetic, as the rules use it
-    def __add__(self, o: Any) -> Node:
-        return self.graph.apply("add", self, o)
-
-    def __radd__(self, o: Any) -> Node:
-        return self.graph.apply("add", o, self)
-
-    def __sub__(self, o: Any) -> Node:
-        return self.graph.apply("sub", self, o)
-
-    def __rsub__(self, o: Any) -> Node:
-        return self.graph.apply("sub", o, self)
-
-    def __mul__(self, o: Any) -> Node:
-        return self.graph.apply("mul", self, o)
-
-    def __rmul__(self, o: Any) -> Node:
-        return self.graph.apply("mul", o, self)
-
-    def __truediv__(self, o: Any) -> Node:
-        return self.graph.apply("div", self, o)
-
-    def __rtruediv__(self, o: Any) -> Node:
-        return self.graph.apply("div", o, self)
-
-    def __neg__(self) -> Node:
-        return self.graph.apply("neg", self)
-
-    def sqrt(self) -> Node:
-        return self.graph.apply("sqrt", self)
-
-    def sign(self) -> Node:
-        return self.graph.apply("sign", self)
-
-    def maximum(self, o: Node) -> Node:
-        return self.graph.apply("maximum", self, o)
-
-    def lerp(self, end: Node, weight: Any) -> Node:
-        return self.graph.apply("lerp", self, end, weight)
-
-    def clone(self) -> Node:
-        return self
-
-
-class Graph:
-    """The expression graph of one traced update, with common subexpressions shared."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[tuple, Node] = {}
-        self.order: list[Node] = []
-
-    def node(self, op: str, args: tuple, scalar: bool) -> Node:
-        n = Node(self, op, args, scalar)
-        if n.key not in self.nodes:
-            self.nodes[n.key] = n
-            self.order.append(n)
-        return self.nodes[n.key]
-
-    def lift(self, x: Any) -> Node:
-        if isinstance(x, Node):
-            return x
-        if isinstance(x, bool) or not isinstance(x, int | float):
-            raise TypeError(f"the fused path cannot trace a value of type {type(x).__name__}: {x!r}")
-        return self.node("const", (float(x),), scalar=True)
-
-    def apply(self, op: str, *args: Any) -> Node:
-        lifted = tuple(self.lift(a) for a in args)
-        return self.node(op, lifted, scalar=all(a.scalar for a in lifted))
-
 
 # ---- code generation ----------------------------------------------------------------------------------
 
@@ -310,33 +228,23 @@ def compile_source(source: str) -> ctypes.CDLL:
     return ctypes.CDLL(str(target))
 
 
-# ---- tracing a rule into a kernel ---------------------------------------------------------------------
+# ---- a traced rule as a kernel ------------------------------------------------------------------------
 
 
 class Kernel:
     """A compiled update for one rule, dtype, set of state keys and pattern of zero scalars."""
 
-    def __init__(self, rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool):
-        graph = Graph()
-        p, g = graph.node("input", ("p",), False), graph.node("input", ("g",), False)
-        state = {k: graph.node("input", (k,), False) for k in keys}
-        self.scalar_names = [k for k, v in vars(h).items() if _symbolic(v)]
-        traced = Scalars(**{
-            k: graph.node("scalar", (self.scalar_names.index(k),), True) if k in self.scalar_names else v
-            for k, v in vars(h).items()
-        })  # fmt: skip
-        new_p, new_state = rule(p, -g if maximize else g, state, traced)
-        self.new_keys = tuple(k for k in new_state if k not in state)
-        inputs = [p, g, *state.values()]
-        # the gradient is read, never written; state the rule leaves alone is not written either
-        outputs = [new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in self.new_keys)]
-        source = generate(graph, inputs, outputs, len(self.scalar_names), C_TYPES[dtype])
+    def __init__(self, traced: Traced, dtype: torch.dtype):
+        n_scalars = len(traced.scalar_names)
+        source = generate(traced.graph, traced.inputs, traced.outputs, n_scalars, C_TYPES[dtype])
         self.lib = compile_source(source)
         self.lib.step.restype = None
         self.lib.step.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                   ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]  # fmt: skip
+        self.scalar_names = traced.scalar_names
+        self.new_keys = traced.new_keys
         #: The state arrays after the parameter and the gradient, in the order the address table lists them.
-        self.slots = keys + self.new_keys
+        self.slots = traced.keys + traced.new_keys
 
     def __call__(self, table: array.array, sizes: list[int], h: Scalars) -> None:
         """Run over tensors of ``sizes[t]`` real numbers whose array addresses ``table`` lists.
@@ -348,26 +256,16 @@ class Kernel:
         run(self.lib.step, sizes, table, scalars)
 
 
-def _symbolic(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v != 0
-
-
-def _kernel_key(rule: Callable, h: Scalars, keys: tuple, dtype: torch.dtype, maximize: bool) -> tuple:
-    pattern = tuple((k, v if not isinstance(v, int | float) or isinstance(v, bool) else _symbolic(v))
-                    for k, v in vars(h).items())  # fmt: skip
-    return (rule, pattern, keys, dtype, maximize)
-
-
 _KERNELS: dict[tuple, Kernel] = {}
 _LOCK = threading.Lock()
 
 
 def kernel(rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool) -> Kernel:
     """The compiled kernel for this configuration (traced and compiled on first use, then cached)."""
-    key = _kernel_key(rule, h, keys, dtype, maximize)
+    key = (*specialization(rule, h, keys, maximize), dtype)
     with _LOCK:
         if key not in _KERNELS:
-            _KERNELS[key] = Kernel(rule, h, keys, dtype, maximize)
+            _KERNELS[key] = Kernel(trace(rule, h, keys, maximize), dtype)
         return _KERNELS[key]
 
 

@@ -1,0 +1,145 @@
+"""An update rule traced into an expression graph: the common source of the fused and multi-tensor paths.
+
+An algorithm's :meth:`~descend.optim.base.Optimizer.rule` is ordinary tensor arithmetic. Run once on
+symbolic values (:class:`Node`) instead of tensors, it records that arithmetic as a :class:`Graph`: the
+operations, in the order eager code performs them, with common subexpressions shared. The fused path turns
+the graph into a C loop (:mod:`descend.optim.fused`); the multi-tensor path into a short program of in-place
+``torch._foreach_*`` calls (:mod:`descend.optim.foreach`).
+
+A graph is specialised on the step's scalars the way eager code is: a scalar that is zero (no weight decay,
+no momentum) is traced as the number 0, so the rule's branch for it drops out; booleans and other
+non-numeric options are passed as they are; every other number becomes a symbolic argument, so a new
+learning rate needs no new graph. :func:`specialization` is that pattern, the key under which a traced
+graph (and what is built from it) can be reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace as Scalars
+from typing import Any
+
+
+class Node:
+    """One value in the traced update: an input element, a scalar argument, a constant or an operation."""
+
+    __slots__ = ("args", "graph", "key", "op", "scalar")
+
+    def __init__(self, graph: Graph, op: str, args: tuple, scalar: bool) -> None:
+        self.graph, self.op, self.args, self.scalar = graph, op, args, scalar
+        self.key = (op, *(a.key if isinstance(a, Node) else a for a in args))
+
+    # arithmetic, as the rules use it
+    def __add__(self, o: Any) -> Node:
+        return self.graph.apply("add", self, o)
+
+    def __radd__(self, o: Any) -> Node:
+        return self.graph.apply("add", o, self)
+
+    def __sub__(self, o: Any) -> Node:
+        return self.graph.apply("sub", self, o)
+
+    def __rsub__(self, o: Any) -> Node:
+        return self.graph.apply("sub", o, self)
+
+    def __mul__(self, o: Any) -> Node:
+        return self.graph.apply("mul", self, o)
+
+    def __rmul__(self, o: Any) -> Node:
+        return self.graph.apply("mul", o, self)
+
+    def __truediv__(self, o: Any) -> Node:
+        return self.graph.apply("div", self, o)
+
+    def __rtruediv__(self, o: Any) -> Node:
+        return self.graph.apply("div", o, self)
+
+    def __neg__(self) -> Node:
+        return self.graph.apply("neg", self)
+
+    def sqrt(self) -> Node:
+        return self.graph.apply("sqrt", self)
+
+    def sign(self) -> Node:
+        return self.graph.apply("sign", self)
+
+    def maximum(self, o: Node) -> Node:
+        return self.graph.apply("maximum", self, o)
+
+    def lerp(self, end: Node, weight: Any) -> Node:
+        return self.graph.apply("lerp", self, end, weight)
+
+    def clone(self) -> Node:
+        return self
+
+
+class Graph:
+    """The expression graph of one traced update, with common subexpressions shared."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple, Node] = {}
+        self.order: list[Node] = []
+
+    def node(self, op: str, args: tuple, scalar: bool) -> Node:
+        n = Node(self, op, args, scalar)
+        if n.key not in self.nodes:
+            self.nodes[n.key] = n
+            self.order.append(n)
+        return self.nodes[n.key]
+
+    def lift(self, x: Any) -> Node:
+        if isinstance(x, Node):
+            return x
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            raise TypeError(f"the fused path cannot trace a value of type {type(x).__name__}: {x!r}")
+        return self.node("const", (float(x),), scalar=True)
+
+    def apply(self, op: str, *args: Any) -> Node:
+        lifted = tuple(self.lift(a) for a in args)
+        return self.node(op, lifted, scalar=all(a.scalar for a in lifted))
+
+
+@dataclass(frozen=True)
+class Traced:
+    """One rule traced for one set of state keys and pattern of scalars.
+
+    ``inputs`` are the parameter, the gradient and the state the rule reads (in ``keys`` order);
+    ``outputs`` are aligned with them, then extended by the state the rule creates (``new_keys``): the new
+    parameter, ``None`` for the gradient (never written), the new value of each state key (``None``: left
+    alone), then the created state. ``scalar_names[i]`` is the field of the scalars behind argument ``i``.
+    """
+
+    graph: Graph
+    keys: tuple[str, ...]
+    inputs: tuple[Node, ...]
+    outputs: tuple[Node | None, ...]
+    scalar_names: tuple[str, ...]
+    new_keys: tuple[str, ...]
+
+
+def symbolic(v: Any) -> bool:
+    """Whether a scalar is traced as an argument: a nonzero number (booleans and zeros are specialised on)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and v != 0
+
+
+def specialization(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> tuple:
+    """What a trace of ``rule`` depends on: equal keys, equal graphs."""
+    pattern = tuple((k, symbolic(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+                    for k, v in vars(h).items())  # fmt: skip
+    return (rule, pattern, keys, maximize)
+
+
+def trace(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> Traced:
+    """Run ``rule`` on symbolic values and return its graph, inputs and outputs."""
+    graph = Graph()
+    p, g = graph.node("input", ("p",), False), graph.node("input", ("g",), False)
+    state = {k: graph.node("input", (k,), False) for k in keys}
+    names = tuple(k for k, v in vars(h).items() if symbolic(v))
+    traced = Scalars(**{
+        k: graph.node("scalar", (names.index(k),), True) if k in names else v for k, v in vars(h).items()
+    })  # fmt: skip
+    new_p, new_state = rule(p, -g if maximize else g, state, traced)
+    new_keys = tuple(k for k in new_state if k not in state)
+    outputs = (new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in new_keys))
+    return Traced(graph, keys, (p, g, *state.values()), outputs, names, new_keys)
