@@ -67,14 +67,18 @@ def test_fused_runs_large_groups_across_threads_and_matches():
     assert all(bool((c == 1).all()) for c in covered)  # every element in exactly one chunk
 
 
-def test_default_path_is_fused_for_large_cpu_groups_and_loop_for_small():
-    big = [torch.randn(1 << 16, requires_grad=True)]
-    small = [torch.randn(10, requires_grad=True)]
-    for params, expected in ((big, "fused"), (small, "loop")):
-        opt = optim.Adam(params)
-        group = opt.param_groups[0]
-        items = [(p, torch.ones_like(p), {}) for p in params]
-        assert opt._path(group, torch.device("cpu"), torch.float32, items) == expected
+def test_default_path_on_cpu_is_fused_for_float32_and_float64_and_the_loop_otherwise():
+    opt = optim.Adam([torch.randn(10, requires_grad=True)])
+    group = opt.param_groups[0]
+    for dtype, expected in ((torch.float32, "fused"), (torch.float64, "fused"), (torch.float16, "loop")):
+        assert opt._path(group, torch.device("cpu"), dtype) == expected
+    p = torch.randn(10, requires_grad=True)
+    default, loop = optim.Adam([p]), optim.Adam([q := p.detach().clone().requires_grad_()], foreach=False)
+    for _ in range(3):
+        p.grad, q.grad = torch.ones(10), torch.ones(10)
+        default.step()
+        loop.step()
+    torch.testing.assert_close(p, q, **FEW_ULPS[torch.float32])
 
 
 def test_resume_through_a_state_dict_on_the_fused_path_is_bit_identical():
@@ -154,8 +158,7 @@ def test_fused_without_a_compiler_is_a_clear_error(monkeypatch):
     with pytest.raises(RuntimeError, match="fused=True needs a C compiler"):
         opt.step()
     default = optim.Adam([torch.zeros(1 << 16, requires_grad=True)])
-    items = [(q, q, {}) for q in default.param_groups[0]["params"]]
-    assert default._path(default.param_groups[0], torch.device("cpu"), torch.float32, items) == "loop"
+    assert default._path(default.param_groups[0], torch.device("cpu"), torch.float32) == "loop"
 
 
 def test_a_failed_build_falls_back_to_the_loop_by_default_and_raises_when_asked(tmp_path, monkeypatch):

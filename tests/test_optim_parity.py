@@ -66,12 +66,12 @@ def test_parameters_without_gradient_stay_untouched(name):
     assert not torch.equal(p, torch.zeros(4))
 
 
-def test_default_path_matches_torch_default_choice():
-    """On CPU the default is the per-tensor loop, like torch; both give identical parameters."""
+def test_default_path_on_cpu_is_the_fused_one():
+    """With a C compiler, the CPU default is the fused kernel: the same bits as asking for it."""
     a = make_params(torch.float32)
     b = clone_params(a)
     run(lambda ps: optim.Adam(ps, lr=0.01), a, steps=5)
-    run(lambda ps: optim.Adam(ps, lr=0.01, foreach=False), b, steps=5)
+    run(lambda ps: optim.Adam(ps, lr=0.01, fused=True), b, steps=5)
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
 
 

@@ -91,3 +91,14 @@ def test_state_dict_layout_is_torchs():
     sgd = optim.SGD([p], lr=0.1, momentum=0.9)
     sgd.step()
     assert set(sgd.state_dict()["state"][0]) == {"momentum_buffer"}
+
+
+def test_plain_sgd_keeps_no_state_entries_like_torch():
+    params = [torch.randn(3, requires_grad=True) for _ in range(2)]
+    ours, theirs = optim.SGD(params, lr=0.1), torch.optim.SGD(params, lr=0.1)
+    for p in params:
+        p.grad = torch.ones(3)
+    ours.step()
+    theirs.step()
+    assert ours.state_dict()["state"] == theirs.state_dict()["state"] == {}
+    assert len(ours.state) == 0
