@@ -159,6 +159,11 @@ class Optimizer(torch.optim.Optimizer):
     #: Whether state is created at construction (torch's Adagrad does, and its step expects it).
     eager_state: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # whether a parameter has state before its first update (plain SGD has none: nothing to create)
+        cls.has_state = cls.counts_steps or cls.init_state is not Optimizer.init_state
+
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.check(defaults)
         _one_path(defaults)
@@ -275,7 +280,7 @@ class Optimizer(torch.optim.Optimizer):
                 continue
             if g.is_sparse:
                 g = self._dense(g, group)
-            state = state_of(p) or self._new_state(p, group)
+            state = state_of(p) or (self._new_state(p, group) if self.has_state else {})
             key = (p.device, fused.REAL.get(p.dtype, p.dtype), tuple(state))
             bucket = buckets.get(key)
             if bucket is None:

@@ -345,8 +345,10 @@ def addresses(tensors: list[Tensor], dtype: torch.dtype) -> list[int] | None:
     step: a tensor subclass (a DTensor shard under FSDP2, say) has no single address to write through, but
     its tensor arithmetic works.
     """
+    ptrs = []
     for t in tensors:
         plain = type(t) in _PLAIN and t.dtype is dtype and t.is_cpu and t.layout is _STRIDED
         if not (plain and t.is_contiguous()):
             return None
-    return [t.data_ptr() for t in tensors]
+        ptrs.append(t.data_ptr())
+    return ptrs
