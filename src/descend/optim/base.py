@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from descend.optim import foreach, fused
+from descend.optim.plan import FusedPlan
 
 Scalars = SimpleNamespace
 
@@ -165,6 +166,7 @@ class Optimizer(torch.optim.Optimizer):
         cls.has_state = cls.counts_steps or cls.init_state is not Optimizer.init_state
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self._plans: dict[int, FusedPlan | None] = {}  # by group index (descend.optim.plan)
         self.check(defaults)
         _one_path(defaults)
         super().__init__(params, defaults)
@@ -208,6 +210,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self._plans = {}
         # A state dict saved by torch.optim lacks descend's own keys (eps_root, ...): take our defaults.
         for group in self.param_groups:
             for key, default in self.defaults.items():
@@ -224,6 +227,7 @@ class Optimizer(torch.optim.Optimizer):
         not change the result, and a state dict from torch's fused Adam must load into any path.
         """
         paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
+        self._plans.clear()
         super().load_state_dict(state_dict)
         for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
             group["foreach"], group["fused"] = use_foreach, use_fused
@@ -239,8 +243,10 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
+        for i, group in enumerate(self.param_groups):
+            remembered = self._plans.get(i)
+            if remembered is None or remembered.group is not group or not remembered.step(self):
+                self._plans[i] = self._step_group(group)
         return loss
 
     # ---- the execution paths ----------------------------------------------------------------------------
@@ -270,7 +276,12 @@ class Optimizer(torch.optim.Optimizer):
         state[key] = value
         self.state[p] = state
 
-    def _step_group(self, group: dict[str, Any]) -> None:
+    def hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        """A group's hyperparameters as :meth:`scalars` takes them (one-element tensors become floats)."""
+        return {k: value(v) for k, v in group.items() if k != "params"}
+
+    def _step_group(self, group: dict[str, Any]) -> FusedPlan | None:
+        """Update a group's parameters; return a plan for its next steps if the fused path took them all."""
         # Plain Python over every parameter on every step: one pass, a few lookups per parameter.
         buckets: dict[tuple, list[Item]] = {}
         state_of = self.state.get
@@ -287,11 +298,14 @@ class Optimizer(torch.optim.Optimizer):
                 bucket = buckets[key] = []
             bucket.append((p, g, state))
         maximize = bool(group.get("maximize"))
-        hyper = {k: value(v) for k, v in group.items() if k != "params"}
+        hyper = self.hyperparameters(group)
         for (device, dtype, names), bucket in buckets.items():
             keys = _state_keys(names)
             for step, items in self._count(bucket):
                 self._update(group, device, dtype, keys, self.scalars(hyper, step), maximize, items)
+        if len(buckets) != 1 or device.type != "cpu" or self._path(group, device, dtype) != "fused":
+            return None
+        return FusedPlan.make(self, group, bucket, _state_keys(tuple(bucket[0][2])), dtype)
 
     def _count(self, items: list[Item]) -> list[tuple[float, list[Item]]]:
         """Advance the step counters of ``items``; return the items grouped by their new step."""

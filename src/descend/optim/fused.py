@@ -298,12 +298,15 @@ def run(fn: Callable, sizes: list[int], table: array.array, scalars: array.array
 # ---- step counters ------------------------------------------------------------------------------------
 
 _COUNT_SOURCE = """#include <stdint.h>
-void count_float(int64_t n, float** c, double* out) {
-    for (int64_t i = 0; i < n; ++i) { *c[i] += 1.0f; out[i] = *c[i]; }
+#define COUNTERS(T)                                                                  \\
+void next_##T(int64_t n, T** c, double* out) {                                       \\
+    for (int64_t i = 0; i < n; ++i) out[i] = (T)(*c[i] + (T)1);                      \\
+}                                                                                    \\
+void count_##T(int64_t n, T** c, double* out) {                                      \\
+    for (int64_t i = 0; i < n; ++i) { *c[i] += (T)1; out[i] = *c[i]; }              \\
 }
-void count_double(int64_t n, double** c, double* out) {
-    for (int64_t i = 0; i < n; ++i) { *c[i] += 1.0; out[i] = *c[i]; }
-}
+COUNTERS(float)
+COUNTERS(double)
 """
 
 
@@ -317,25 +320,53 @@ def _counter_lib() -> ctypes.CDLL | None:
         return None
 
 
-def count(counters: list[Tensor]) -> list[float]:
+class Counters:
+    """Step counters, plain CPU tensors of one float dtype, read and advanced in one C call each."""
+
+    def __init__(self, lib: ctypes.CDLL, tensors: list[Tensor]) -> None:
+        self.tensors = tensors
+        self.table = array.array("q", [c.data_ptr() for c in tensors])
+        ctype = C_TYPES[tensors[0].dtype]
+        self._next, self._count = getattr(lib, f"next_{ctype}"), getattr(lib, f"count_{ctype}")
+
+    def _call(self, fn: Callable) -> list[float]:
+        out = array.array("d", bytes(8 * len(self.table)))
+        fn(ctypes.c_int64(len(self.table)), ctypes.c_void_p(self.table.buffer_info()[0]),
+           ctypes.c_void_p(out.buffer_info()[0]))  # fmt: skip
+        return out.tolist()
+
+    def next(self) -> list[float]:
+        """The counts one step on, computed in the counters' dtype, without changing them."""
+        return self._call(self._next)
+
+    def advance(self) -> list[float]:
+        """Add one to every counter in place, bumping its version as an in-place op would; the new counts."""
+        counts = self._call(self._count)
+        torch.autograd.graph.increment_version(self.tensors)
+        return counts
+
+
+def counters(tensors: list[Tensor]) -> Counters | None:
+    """The step counters ``tensors`` as :class:`Counters`, or None where C cannot advance them all."""
+    dtype = tensors[0].dtype
+    lib = _counter_lib() if dtype in C_TYPES else None
+    if lib is None or not all(type(c) in _PLAIN and c.dtype is dtype and c.is_cpu for c in tensors):
+        return None
+    return Counters(lib, tensors)
+
+
+def count(tensors: list[Tensor]) -> list[float]:
     """Add one to every step counter in place and return the new counts.
 
-    The same as ``torch._foreach_add_(counters, 1.0)`` followed by reading each counter, in the counters' own
-    dtype, but in one C call: torch dispatches the addition tensor by tensor, which costs a few microseconds
-    each, a noticeable part of a step over a hundred parameters.
+    The same as ``torch._foreach_add_(tensors, 1.0)`` followed by reading each counter, in the counters' own
+    dtype, but in one C call where it can: torch dispatches the addition tensor by tensor, which costs a
+    few microseconds each, a noticeable part of a step over a hundred parameters.
     """
-    dtype = counters[0].dtype
-    lib = _counter_lib() if dtype in C_TYPES else None
-    if lib is None or not all(type(c) in _PLAIN and c.dtype is dtype and c.is_cpu for c in counters):
-        torch._foreach_add_(counters, 1.0)
-        return [float(c) for c in counters]
-    table = array.array("q", [c.data_ptr() for c in counters])
-    out = array.array("d", bytes(8 * len(counters)))
-    fn = lib.count_float if dtype is torch.float32 else lib.count_double
-    fn(ctypes.c_int64(len(counters)), ctypes.c_void_p(table.buffer_info()[0]),
-       ctypes.c_void_p(out.buffer_info()[0]))  # fmt: skip
-    torch.autograd.graph.increment_version(counters)
-    return out.tolist()
+    fast = counters(tensors)
+    if fast is None:
+        torch._foreach_add_(tensors, 1.0)
+        return [float(c) for c in tensors]
+    return fast.advance()
 
 
 def addresses(tensors: list[Tensor], dtype: torch.dtype) -> list[int] | None:
