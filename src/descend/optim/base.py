@@ -22,7 +22,9 @@ The execution paths all feed that one rule:
 
 The default (``foreach=None, fused=None``) is torch's choice on CUDA (multi-tensor) and, on CPU, the fused
 path for float32 and float64 parameters when a C compiler is present (it is the fastest there at every size:
-for a hundred small tensors it does in one call what the loop does in a hundred), else the loop.
+for a hundred small tensors it does in one call what the loop does in a hundred), else the loop. A group
+that the fused path took whole remembers what the kernel walks and, on later steps, checks only what can
+have changed (:mod:`descend.optim.plan`).
 
 Parameters whose gradient is ``None`` are skipped and keep their state, complex parameters are updated
 through their real view (as torch.optim does), and ``maximize`` negates the gradient before the rule.
@@ -276,7 +278,7 @@ class Optimizer(torch.optim.Optimizer):
         state[key] = value
         self.state[p] = state
 
-    def hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
         """A group's hyperparameters as :meth:`scalars` takes them (one-element tensors become floats)."""
         return {k: value(v) for k, v in group.items() if k != "params"}
 
@@ -298,7 +300,7 @@ class Optimizer(torch.optim.Optimizer):
                 bucket = buckets[key] = []
             bucket.append((p, g, state))
         maximize = bool(group.get("maximize"))
-        hyper = self.hyperparameters(group)
+        hyper = self._hyperparameters(group)
         for (device, dtype, names), bucket in buckets.items():
             keys = _state_keys(names)
             for step, items in self._count(bucket):

@@ -89,14 +89,13 @@ class FusedPlan:
                 grads.append(g)
         if len(params) != len(self.params) or not all(map(operator.is_, params, self.params)):
             return False
-        state_of = opt.state.get
-        for p, state, names, values in zip(params, self.states, self.names, self.values, strict=True):
-            if state_of(p) is not state:
-                return False
-            if state is not None and not (
-                tuple(state) == names and all(map(operator.is_, state.values(), values))
-            ):
-                return False
+        if self.keys or self.counters is not None:  # a kernel that walks no state cannot be misled by it
+            state_of = opt.state.get
+            for p, state, names, values in zip(params, self.states, self.names, self.values, strict=True):
+                if state_of(p) is not state or tuple(state) != names:
+                    return False
+                if not all(map(operator.is_, state.values(), values)):
+                    return False
         addresses = [p.data_ptr() for p in params] + [t.data_ptr() for v in self.values for t in v]
         if addresses != self.addresses:
             return False
@@ -112,7 +111,7 @@ class FusedPlan:
         if len(set(steps)) != 1:
             return False
         maximize = bool(group.get("maximize"))
-        h = opt.scalars(opt.hyperparameters(group), steps[0])
+        h = opt.scalars(opt._hyperparameters(group), steps[0])
         kernel = fused.kernel(opt.rule, h, self.keys, self.dtype, maximize)
         if kernel.new_keys:
             return False
