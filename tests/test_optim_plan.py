@@ -115,20 +115,46 @@ def test_remembered_step_equals_the_general_step(config, change):
             assert torch.equal(v, opt_b.state[q][key]), key
 
 
-def test_a_plan_runs_the_steady_steps(monkeypatch):
-    params = make_params()
-    opt = optim.Adam(params, lr=0.01)
-    general = []
+def count_general_steps(monkeypatch) -> list[int]:
+    general: list[int] = []
     original = Optimizer._step_group
-    monkeypatch.setattr(
-        Optimizer, "_step_group", lambda self, group: general.append(1) or original(self, group)
-    )
-    for step in range(5):
+    monkeypatch.setattr(Optimizer, "_step_group", lambda *a, **kw: general.append(1) or original(*a, **kw))
+    return general
+
+
+def train(params: list[torch.Tensor], opt: Optimizer, steps: range) -> None:
+    for step in steps:
         for p, g in zip(params, grads_for(params, step), strict=True):
             p.grad = g
         opt.step()
+
+
+def test_a_plan_runs_the_steady_steps(monkeypatch):
+    general = count_general_steps(monkeypatch)
+    params = make_params()
+    opt = optim.Adam(params, lr=0.01)
+    train(params, opt, range(5))
     assert len(general) == 1  # the first step; the plan ran the other four
     assert all(opt.state[p]["step"].item() == 5 for p in params)
+    params[0].grad = None
+    opt.step()
+    train(params, opt, range(5, 8))
+    # the parameter that skipped a step counts one step fewer: the general step updates the two counts
+    # with a kernel call each, and no plan holds
+    assert len(general) == 5 and opt._plans[0] is None
+
+
+def test_after_a_plan_fails_the_next_general_step_plans_again(monkeypatch):
+    general = count_general_steps(monkeypatch)
+    params = make_params()
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    train(params, opt, range(3))
+    assert len(general) == 1  # the plan is made after the first step, momentum buffers included
+    params[0].grad = None
+    opt.step()  # the plan fails, the general step makes none
+    assert len(general) == 2 and opt._plans[0] is None
+    train(params, opt, range(3, 6))  # a general step that plans, then the plan
+    assert len(general) == 3 and opt._plans[0] is not None
 
 
 def test_no_plan_where_a_tensor_cannot_take_the_fused_path(monkeypatch):

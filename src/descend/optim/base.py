@@ -247,8 +247,11 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         for i, group in enumerate(self.param_groups):
             remembered = self._plans.get(i)
-            if remembered is None or remembered.group is not group or not remembered.step(self):
-                self._plans[i] = self._step_group(group)
+            if remembered is not None and remembered.group is group and remembered.step(self):
+                continue
+            # after a plan fails, plan again only on the next step: where the parameters with a gradient
+            # change every step (unused experts, say), a plan would be made and dropped each time
+            self._plans[i] = self._step_group(group, plan=remembered is None)
         return loss
 
     # ---- the execution paths ----------------------------------------------------------------------------
@@ -282,8 +285,8 @@ class Optimizer(torch.optim.Optimizer):
         """A group's hyperparameters as :meth:`scalars` takes them (one-element tensors become floats)."""
         return {k: value(v) for k, v in group.items() if k != "params"}
 
-    def _step_group(self, group: dict[str, Any]) -> FusedPlan | None:
-        """Update a group's parameters; return a plan for its next steps if the fused path took them all."""
+    def _step_group(self, group: dict[str, Any], plan: bool = True) -> FusedPlan | None:
+        """Update a group's parameters; if ``plan``, return a plan for the next steps where one can hold."""
         # Plain Python over every parameter on every step: one pass, a few lookups per parameter.
         buckets: dict[tuple, list[Item]] = {}
         state_of = self.state.get
@@ -305,7 +308,9 @@ class Optimizer(torch.optim.Optimizer):
             keys = _state_keys(names)
             for step, items in self._count(bucket):
                 self._update(group, device, dtype, keys, self.scalars(hyper, step), maximize, items)
-        if len(buckets) != 1 or device.type != "cpu" or self._path(group, device, dtype) != "fused":
+        if not plan or len(buckets) != 1 or device.type != "cpu":
+            return None
+        if self._path(group, device, dtype) != "fused":
             return None
         return FusedPlan.make(self, group, bucket, _state_keys(tuple(bucket[0][2])), dtype)
 

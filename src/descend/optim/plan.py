@@ -11,8 +11,10 @@ in one bucket. Each step it verifies, by identity and address, what could have c
 have a gradient, each parameter's state dict and state tensors (a loaded state dict, a replaced tensor), the
 addresses of parameters and state (``p.data = ...``), the kernel the scalars ask for, and each new gradient
 (type, dtype, layout, contiguity and size). If anything differs it does nothing and the general step runs,
-which makes a new plan. A plan holds references to the tensors it walks, so their memory cannot be reused
-while it exists.
+which makes a new plan on its next call (not at once: where the parameters with a gradient change every
+step, a plan would be made and dropped each time). A group whose step counters differ (a parameter skipped
+a step) needs one kernel call per count and always takes the general step. A plan holds references to the
+tensors it walks, so their memory cannot be reused while it exists.
 """
 
 from __future__ import annotations
