@@ -165,3 +165,22 @@ def test_no_plan_where_a_tensor_cannot_take_the_fused_path(monkeypatch):
         p.grad = torch.ones_like(p)
     opt.step()
     assert opt._plans[0] is None
+
+
+def test_a_kernel_that_cannot_be_built_sends_the_step_to_the_loop(tmp_path, monkeypatch):
+    from descend.optim import fused
+
+    params = make_params()
+    opt = optim.Adam(params, lr=0.01)
+    train(params, opt, range(3))
+    assert opt._plans[0] is not None
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DESCEND_CACHE", str(blocker))
+    monkeypatch.setattr(fused, "_KERNELS", {})
+    monkeypatch.setattr(fused, "_DISABLED", None)
+    opt.param_groups[0]["weight_decay"] = 0.1  # a kernel not compiled yet
+    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+        train(params, opt, range(3, 4))
+    assert not fused.usable() and opt._plans[0] is None
+    assert all(opt.state[p]["step"].item() == 4 for p in params)

@@ -114,7 +114,10 @@ class FusedPlan:
             return False
         maximize = bool(group.get("maximize"))
         h = opt.scalars(opt._hyperparameters(group), steps[0])
-        kernel = fused.kernel(opt.rule, h, self.keys, self.dtype, maximize)
+        try:
+            kernel = fused.kernel(opt.rule, h, self.keys, self.dtype, maximize)
+        except fused.CompileError:
+            return False  # the general step falls back to the loop, or raises if fused=True was asked for
         if kernel.new_keys:
             return False
         if self.counters is not None:
