@@ -137,11 +137,12 @@ def test_a_plan_runs_the_steady_steps(monkeypatch):
     assert len(general) == 1  # the first step; the plan ran the other four
     assert all(opt.state[p]["step"].item() == 5 for p in params)
     params[0].grad = None
-    opt.step()
-    train(params, opt, range(5, 8))
-    # the parameter that skipped a step counts one step fewer: the general step updates the two counts
-    # with a kernel call each, and no plan holds
-    assert len(general) == 5 and opt._plans[0] is None
+    opt.step()  # the plan fails; the general step makes none
+    train(params, opt, range(5, 8))  # a general step that plans, then the plan
+    assert len(general) == 3
+    # the parameter that skipped a step counts one fewer: its own segment, its own kernel call
+    assert [len(indices) for indices, _, _ in opt._plans[0].segments] == [1, len(params) - 1]
+    assert [opt.state[p]["step"].item() for p in params] == [8] + [9] * (len(params) - 1)
 
 
 def test_after_a_plan_fails_the_next_general_step_plans_again(monkeypatch):

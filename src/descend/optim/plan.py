@@ -12,8 +12,8 @@ have a gradient, each parameter's state dict and state tensors (a loaded state d
 addresses of parameters and state (``p.data = ...``), the kernel the scalars ask for, and each new gradient
 (type, dtype, layout, contiguity and size). If anything differs it does nothing and the general step runs,
 which makes a new plan on its next call (not at once: where the parameters with a gradient change every
-step, a plan would be made and dropped each time). A group whose step counters differ (a parameter skipped
-a step) needs one kernel call per count and always takes the general step. A plan holds references to the
+step, a plan would be made and dropped each time). Parameters whose step counts differ (one skipped a step)
+form separate segments, one kernel call each, as in the general step. A plan holds references to the
 tensors it walks, so their memory cannot be reused while it exists.
 """
 
@@ -36,11 +36,15 @@ _STRIDED = torch.strided
 
 
 class FusedPlan:
-    """What the fused kernel walks for one parameter group, as of the step that made the plan."""
+    """What the fused kernel walks for one parameter group, as of the step that made the plan.
+
+    The parameters are cut into segments of equal step count, in the order they first appear; each segment
+    has its own address table, in which each step fills in the gradients' addresses.
+    """
 
     def __init__(
         self, group: dict[str, Any], items: list[Item], keys: tuple[str, ...], dtype: torch.dtype,
-        counters: fused.Counters | None, table: list[int],
+        counters: fused.Counters | None, table: list[int], steps: list[float],
     ) -> None:  # fmt: skip
         self.group, self.keys, self.dtype, self.counters = group, keys, dtype, counters
         self.params = [p for p, _, _ in items]
@@ -50,9 +54,18 @@ class FusedPlan:
         self.values = [tuple(state.values()) for _, _, state in items]
         self.addresses = [p.data_ptr() for p in self.params] + [t.data_ptr() for v in self.values for t in v]
         self.grads = [(p.dtype, p.numel()) for p in self.params]  # what each gradient must be
-        self.sizes = [n * (2 if d.is_complex else 1) for d, n in self.grads]
-        self.table = array.array("q", table)  # the gradients' places are filled in each step
-        self.width = 2 + len(keys)
+        self.width = width = 2 + len(keys)
+        by_step: dict[float, list[int]] = {}
+        for i, step in enumerate(steps):
+            by_step.setdefault(step, []).append(i)
+        self.segments = [
+            (
+                indices,
+                array.array("q", [a for i in indices for a in table[i * width : (i + 1) * width]]),
+                [n * (2 if d.is_complex else 1) for d, n in (self.grads[i] for i in indices)],
+            )
+            for indices in by_step.values()
+        ]
 
     @classmethod
     def make(
@@ -73,12 +86,13 @@ class FusedPlan:
             if ptrs is None:
                 return None
             table += ptrs
-        counters = None
+        counters, steps = None, [0.0] * len(items)
         if opt.counts_steps:
             counters = fused.counters([state["step"] for _, _, state in items])
-            if counters is None or len(set(counters.next())) != 1:
+            if counters is None:
                 return None
-        return cls(group, items, keys, dtype, counters, table)
+            steps = counters.next()
+        return cls(group, items, keys, dtype, counters, table, steps)
 
     def step(self, opt: Optimizer) -> bool:
         """Run the group's step if nothing it depends on has changed; whether it ran."""
@@ -109,20 +123,26 @@ class FusedPlan:
             grad_addresses.append(g.data_ptr())
         if opt._path(group, torch.device("cpu"), self.dtype) != "fused":
             return False
-        steps = self.counters.next() if self.counters is not None else [0.0]
-        if len(set(steps)) != 1:
-            return False
+        steps = self.counters.next() if self.counters is not None else [0.0] * len(params)
         maximize = bool(group.get("maximize"))
-        h = opt.scalars(opt._hyperparameters(group), steps[0])
-        try:
-            kernel = fused.kernel(opt.rule, h, self.keys, self.dtype, maximize)
-        except fused.CompileError:
-            return False  # the general step falls back to the loop, or raises if fused=True was asked for
-        if kernel.new_keys:
-            return False
+        hyper = opt._hyperparameters(group)
+        calls = []
+        for indices, table, sizes in self.segments:
+            step = steps[indices[0]]
+            if any(steps[i] != step for i in indices):
+                return False
+            h = opt.scalars(hyper, step)
+            try:
+                kernel = fused.kernel(opt.rule, h, self.keys, self.dtype, maximize)
+            except fused.CompileError:
+                return False  # the general step falls back to the loop, or raises if fused=True was asked for
+            if kernel.new_keys:
+                return False
+            calls.append((kernel, indices, table, sizes, h))
         if self.counters is not None:
             self.counters.advance()
-        self.table[1 :: self.width] = array.array("q", grad_addresses)
-        kernel(self.table, self.sizes, h)
+        for kernel, indices, table, sizes, h in calls:
+            table[1 :: self.width] = array.array("q", [grad_addresses[i] for i in indices])
+            kernel(table, sizes, h)
         torch.autograd.graph.increment_version(params)
         return True
