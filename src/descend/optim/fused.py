@@ -51,8 +51,8 @@ C_TYPES = {torch.float32: "float", torch.float64: "double"}
 REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, **{t: t for t in C_TYPES}}
 #: Steps over fewer elements than this run on one thread (waking another costs more than it saves).
 PARALLEL_MIN_NUMEL = 1 << 18
-_PLAIN = (Tensor, torch.nn.Parameter)
-_STRIDED = torch.strided
+#: Tensor types the kernel may walk: plain ones, not subclasses such as DTensor (no single address).
+PLAIN = (Tensor, torch.nn.Parameter)
 
 # ---- code generation ----------------------------------------------------------------------------------
 
@@ -350,7 +350,7 @@ def counters(tensors: list[Tensor]) -> Counters | None:
     """The step counters ``tensors`` as :class:`Counters`, or None where C cannot advance them all."""
     dtype = tensors[0].dtype
     lib = _counter_lib() if dtype in C_TYPES else None
-    if lib is None or not all(type(c) in _PLAIN and c.dtype is dtype and c.is_cpu for c in tensors):
+    if lib is None or not all(type(c) in PLAIN and c.dtype is dtype and c.is_cpu for c in tensors):
         return None
     return Counters(lib, tensors)
 
@@ -378,7 +378,7 @@ def addresses(tensors: list[Tensor], dtype: torch.dtype) -> list[int] | None:
     """
     ptrs = []
     for t in tensors:
-        plain = type(t) in _PLAIN and t.dtype is dtype and t.is_cpu and t.layout is _STRIDED
+        plain = type(t) in PLAIN and t.dtype is dtype and t.is_cpu and t.layout is torch.strided
         if not (plain and t.is_contiguous()):
             return None
         ptrs.append(t.data_ptr())

@@ -24,15 +24,12 @@ import operator
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
 
 from descend.optim import fused
+from descend.optim.fused import PLAIN
 
 if TYPE_CHECKING:
     from descend.optim.base import Item, Optimizer
-
-_PLAIN = (Tensor, torch.nn.Parameter)
-_STRIDED = torch.strided
 
 
 class FusedPlan:
@@ -117,7 +114,7 @@ class FusedPlan:
             return False
         grad_addresses = []
         for g, (dtype, numel) in zip(grads, self.grads, strict=True):
-            plain = type(g) in _PLAIN and g.dtype is dtype and g.layout is _STRIDED and g.is_contiguous()
+            plain = type(g) in PLAIN and g.dtype is dtype and g.layout is torch.strided and g.is_contiguous()
             if not (plain and g.numel() == numel):
                 return False
             grad_addresses.append(g.data_ptr())
