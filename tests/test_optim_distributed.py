@@ -52,13 +52,13 @@ def test_zero_redundancy_optimizer_with_ddp(process_group):
     assert torch.equal(train(m, opt), reference(lr=0.01))  # the same path (the default), the same bits
 
 
-@pytest.mark.parametrize("fused", [None, True, False])
-def test_fsdp2_dtensor_parameters(process_group, fused):
+@pytest.mark.parametrize("path", [{}, {"fused": True}, {"fused": False}, {"foreach": True}], ids=str)
+def test_fsdp2_dtensor_parameters(process_group, path):
     mesh = init_device_mesh("cpu", (1,))
     m = model()
     fully_shard(m, mesh=mesh)
     assert type(next(m.parameters())).__name__ == "DTensor"
-    opt = optim.Yogi(m.parameters(), lr=0.01, fused=fused)
+    opt = optim.Yogi(m.parameters(), lr=0.01, **path)
     torch.testing.assert_close(
         train(m, opt), reference(optim.Yogi, lr=0.01, foreach=False), rtol=1e-6, atol=1e-7
     )
