@@ -171,7 +171,7 @@ class Program:
             taken.add(src)
         self.moves: list[tuple[int, int]] = []  # (destination, source), in an order that reads before writing
         while moves:
-            ready = [k for k in moves if k not in moves.values() or moves[k] == k]
+            ready = [k for k in moves if k not in moves.values()]
             if not ready:  # a cycle of registers: park one value in a new register first
                 k = next(iter(moves))
                 parked = self.n_registers
