@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from descend import optim
-from descend.optim import foreach
-from descend.optim.graph import trace
+from descend.optim.engine import foreach
+from descend.optim.engine.graph import trace
 
 
 def tensors(seed: int) -> list[torch.Tensor]:

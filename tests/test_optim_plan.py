@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from descend import optim
-from descend.optim.base import Optimizer
+from descend.optim import Optimizer
+from descend.optim.engine import dispatch
+from descend.optim.engine.c import C_BACKEND, build, kernel
 
 
 @pytest.fixture(autouse=True)
@@ -82,8 +84,21 @@ def reload(params, opt):
     load(opt)
 
 
+def transpose_square(params, opt):
+    params[2].data = params[2].data.t()  # same address and shape, other strides: the kernel cannot walk it
+
+
+def reshape_square(params, opt):
+    params[2].data = params[2].data.view(2, 8)  # same address and number of elements, another shape
+    params[2].grad = params[2].grad.view(2, 8)
+    for key, value in opt.state.get(params[2], {}).items():
+        if key != "step":
+            opt.state[params[2]][key] = value.view(2, 8)
+
+
 CHANGES = [lose_grad, replace_state, new_state_dict, new_storage, change_lr, add_weight_decay,
-           transposed_grad, loop_path, edit_step_counter, reload]  # fmt: skip
+           transposed_grad, loop_path, edit_step_counter, reload, transpose_square,
+           reshape_square]  # fmt: skip
 CONFIGS = [("SGD", {"lr": 0.1}), ("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.01}),
            ("Adagrad", {"lr": 0.1}), ("Yogi", {"lr": 0.01})]  # fmt: skip
 
@@ -117,8 +132,8 @@ def test_remembered_step_equals_the_general_step(config, change):
 
 def count_general_steps(monkeypatch) -> list[int]:
     general: list[int] = []
-    original = Optimizer._step_group
-    monkeypatch.setattr(Optimizer, "_step_group", lambda *a, **kw: general.append(1) or original(*a, **kw))
+    original = dispatch.step_group
+    monkeypatch.setattr(dispatch, "step_group", lambda *a, **kw: general.append(1) or original(*a, **kw))
     return general
 
 
@@ -141,7 +156,7 @@ def test_a_plan_runs_the_steady_steps(monkeypatch):
     train(params, opt, range(5, 8))  # a general step that plans, then the plan
     assert len(general) == 3
     # the parameter that skipped a step counts one fewer: its own segment, its own kernel call
-    assert [len(indices) for indices, _, _ in opt._plans[0].segments] == [1, len(params) - 1]
+    assert [len(segment[0]) for segment in opt._plans[0].segments] == [1, len(params) - 1]
     assert [opt.state[p]["step"].item() for p in params] == [8] + [9] * (len(params) - 1)
 
 
@@ -168,20 +183,22 @@ def test_no_plan_where_a_tensor_cannot_take_the_fused_path(monkeypatch):
     assert opt._plans[0] is None
 
 
-def test_a_kernel_that_cannot_be_built_sends_the_step_to_the_loop(tmp_path, monkeypatch):
-    from descend.optim import fused
-
+def test_a_kernel_that_cannot_be_built_sends_the_step_to_the_next_backend(tmp_path, monkeypatch):
     params = make_params()
     opt = optim.Adam(params, lr=0.01)
     train(params, opt, range(3))
     assert opt._plans[0] is not None
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the cache folder should be")
-    monkeypatch.setenv("DESCEND_CACHE", str(blocker))
-    monkeypatch.setattr(fused, "_KERNELS", {})
-    monkeypatch.setattr(fused, "_DISABLED", None)
+
+    def fail(source, folder, target):
+        raise build.CompileError("the compiler crashed")
+
+    monkeypatch.setattr(build, "_compile", fail)
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path))  # nothing cached
+    monkeypatch.setattr(kernel, "_KERNELS", {})
+    monkeypatch.setattr(C_BACKEND, "disabled", None)
     opt.param_groups[0]["weight_decay"] = 0.1  # a kernel not compiled yet
-    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+    with pytest.warns(RuntimeWarning, match="the compiler crashed"):
         train(params, opt, range(3, 4))
-    assert not fused.usable() and opt._plans[0] is None
+    assert C_BACKEND.disabled and opt._plans[0] is None
+    assert opt._backend(opt.param_groups[0], torch.device("cpu"), torch.float32).name == "foreach"
     assert all(opt.state[p]["step"].item() == 4 for p in params)

@@ -9,8 +9,8 @@ an iteration is
     G = \nabla_X \textstyle\sum_i f(X_i) \quad(\text{one backward pass}), \qquad
     X, S \leftarrow \mathrm{rule}(X, G, S, h(t)),
 
-where ``rule`` and ``h`` are the optimizer's own :meth:`~descend.optim.base.Optimizer.rule` and
-:meth:`~descend.optim.base.Optimizer.scalars` (the same code that steps a single parameter), evaluated on
+where ``rule`` and ``h`` are the optimizer's own :meth:`~descend.optim.Optimizer.rule` and
+:meth:`~descend.optim.Optimizer.scalars` (the same code that steps a single parameter), evaluated on
 tensors, and ``"gd"`` is :math:`X \leftarrow X - \eta G`. ``f`` must broadcast over leading dimensions
 (``f(X)`` of shape (K,), as every :mod:`descend.functions` entry does). Rows never mix, so row i is the run
 ``minimize(f, x0, method, steps, tol, **result.row(i))``, to rounding in the last place.
@@ -53,7 +53,8 @@ from descend.minimize import (
     optimizer_options,
     scheduled_lr,
 )
-from descend.optim.base import Optimizer, value
+from descend.optim import Optimizer
+from descend.optim.rule import value
 
 __all__ = ["SweepResult", "heavy_ball_theory", "parse_range", "quadratic_eigenvalues", "sweep"]
 

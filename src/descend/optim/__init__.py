@@ -18,7 +18,7 @@ from typing import Any
 from descend.optim.adadelta import Adadelta
 from descend.optim.adagrad import Adagrad
 from descend.optim.adam import Adam, AdamW
-from descend.optim.base import Optimizer
+from descend.optim.optimizer import Optimizer
 from descend.optim.rmsprop import RMSprop
 from descend.optim.sgd import SGD
 from descend.optim.yogi import Yogi

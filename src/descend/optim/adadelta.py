@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on, plus
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import Scalars, flag, in_unit_interval, nonnegative, on, plus
 
 
 class Adadelta(Optimizer):
@@ -34,8 +35,8 @@ class Adadelta(Optimizer):
         eps: :math:`\epsilon` (default 1e-6).
         weight_decay: L2 penalty :math:`\lambda` (default 0).
         eps_root: also added inside the roots (default 0).
-        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
-            (:mod:`descend.optim.fused`).
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
+            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
 
     State per parameter: ``step``, ``square_avg`` (:math:`s`), ``acc_delta`` (:math:`\Delta x`).
     """
@@ -49,13 +50,15 @@ class Adadelta(Optimizer):
         weight_decay: float = 0.0,
         foreach: bool | None = None,
         *,
+        capturable: bool = False,
         maximize: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
         eps_root: float = 0.0,
     ) -> None:
         defaults = dict(
-            lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize,
-            fused=fused, eps_root=eps_root,
+            lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable,
+            maximize=maximize, differentiable=differentiable, fused=fused, eps_root=eps_root,
         )  # fmt: skip
         super().__init__(params, defaults)
 

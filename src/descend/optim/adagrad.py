@@ -6,7 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, accumulator, flag, nonnegative, on, plus
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import Scalars, accumulator, flag, nonnegative, on, plus
 
 
 class Adagrad(Optimizer):
@@ -31,13 +32,14 @@ class Adagrad(Optimizer):
         initial_accumulator_value: :math:`s_0` (default 0).
         eps: added outside the root (default 1e-10, as torch).
         eps_root: added inside the root (default 0).
-        foreach, maximize, fused: as in torch.
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
+            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
 
     Sparse gradients are accepted (without weight decay): only the coordinates they touch change, as in torch.
     State per parameter: ``step``, ``sum``.
     """
 
-    accepts_sparse = True
+    sparse_gradients = "support"
     eager_state = True
 
     def __init__(
@@ -51,13 +53,14 @@ class Adagrad(Optimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
         eps_root: float = 0.0,
     ) -> None:
         defaults = dict(
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps=eps, eps_root=eps_root,
-            foreach=foreach, maximize=maximize, fused=fused,
+            foreach=foreach, maximize=maximize, differentiable=differentiable, fused=fused,
         )  # fmt: skip
         super().__init__(params, defaults)
 

@@ -8,17 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.base import (
-    Optimizer,
-    Rule,
-    Scalars,
-    betas_pair,
-    bias_corrections,
-    flag,
-    nonnegative,
-    on,
-    plus,
-)
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import Rule, Scalars, betas_pair, bias_corrections, flag, nonnegative, on, plus
 
 SecondMoment = Callable[[Any, Any, Scalars], Any]
 
@@ -95,8 +86,8 @@ class Adam(Optimizer):
         amsgrad: use the running maximum of :math:`s_t`.
         decoupled_weight_decay: AdamW's decay of the parameter instead of an L2 term in the gradient.
         eps_root: added inside the root (default 0).
-        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
-            (:mod:`descend.optim.fused`).
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
+            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
     """
@@ -115,13 +106,16 @@ class Adam(Optimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
         eps_root: float = 0.0,
     ) -> None:
         defaults = dict(
             lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
-            weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach, maximize=maximize, fused=fused,
+            weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+            capturable=capturable, differentiable=differentiable, fused=fused,
             decoupled_weight_decay=decoupled_weight_decay, eps_root=eps_root,
         )  # fmt: skip
         super().__init__(params, defaults)
@@ -156,10 +150,13 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
         eps_root: float = 0.0,
     ) -> None:
         super().__init__(
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            foreach=foreach, maximize=maximize, fused=fused, decoupled_weight_decay=True, eps_root=eps_root,
+            foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+            fused=fused, decoupled_weight_decay=True, eps_root=eps_root,
         )  # fmt: skip

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on, plus
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import Scalars, flag, in_unit_interval, nonnegative, on, plus
 
 
 class RMSprop(Optimizer):
@@ -39,8 +40,8 @@ class RMSprop(Optimizer):
         momentum: :math:`\mu` (default 0).
         centered: normalize by the variance estimate instead of the second moment.
         eps_root: added inside the root (default 0).
-        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
-            (:mod:`descend.optim.fused`).
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
+            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).
@@ -55,15 +56,18 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        capturable: bool = False,
         foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
         *,
         fused: bool | None = None,
         eps_root: float = 0.0,
     ) -> None:
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
-            foreach=foreach, maximize=maximize, fused=fused, eps_root=eps_root,
+            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
+            fused=fused, eps_root=eps_root,
         )  # fmt: skip
         super().__init__(params, defaults)
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
-from descend.optim.base import Optimizer, Scalars, flag, in_unit_interval, nonnegative, on, scaled
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import Scalars, flag, in_unit_interval, nonnegative, on, scaled
 
 
 class SGD(Optimizer):
@@ -36,12 +37,13 @@ class SGD(Optimizer):
         nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
         maximize: maximize the objective instead.
         foreach: ``True`` multi-tensor path, ``False`` per-tensor loop, ``None`` torch's choice.
-        fused: ``True`` runs the one-pass CPU kernel (:mod:`descend.optim.fused`); ``None`` picks the path.
+        fused: ``True`` runs the one-pass CPU kernel (:mod:`descend.optim.engine.c`); ``None`` picks the path.
 
     State per parameter (torch's layout): ``momentum_buffer`` once momentum has been applied.
     """
 
     counts_steps = False
+    sparse_gradients = "dense"
 
     def __init__(
         self,
@@ -54,11 +56,12 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-            maximize=maximize, foreach=foreach, fused=fused,
+            maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
         )  # fmt: skip
         super().__init__(params, defaults)
 

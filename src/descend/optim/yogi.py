@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from descend.optim.adam import adam_rule, adam_scalars, check_adam
-from descend.optim.base import Optimizer, Scalars, accumulator, nonnegative
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import Scalars, accumulator, nonnegative
 
 
 def _yogi_second_moment(s: Any, g: Any, h: Scalars) -> Any:
@@ -40,8 +41,8 @@ class Yogi(Optimizer):
         weight_decay: L2 penalty :math:`\lambda` (default 0).
         initial_accumulator_value: :math:`s_0` (default 0, as the chapter).
         eps_root: added inside the root (default 0).
-        foreach, maximize, fused: as in torch; ``fused=True`` runs the one-pass CPU kernel
-            (:mod:`descend.optim.fused`).
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
+            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
     """
@@ -60,13 +61,15 @@ class Yogi(Optimizer):
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
         eps_root: float = 0.0,
     ) -> None:
         defaults = dict(
             lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
             weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value,
-            foreach=foreach, maximize=maximize, fused=fused, eps_root=eps_root,
+            foreach=foreach, maximize=maximize, differentiable=differentiable, fused=fused,
+            eps_root=eps_root,
         )  # fmt: skip
         super().__init__(params, defaults)
 

@@ -1,10 +1,10 @@
-"""An update rule traced into an expression graph: the common source of the fused and multi-tensor paths.
+"""An update rule traced into an expression graph: the one source of the compiled and multi-tensor backends.
 
-An algorithm's :meth:`~descend.optim.base.Optimizer.rule` is ordinary tensor arithmetic. Run once on
-symbolic values (:class:`Node`) instead of tensors, it records that arithmetic as a :class:`Graph`: the
-operations, in the order eager code performs them, with common subexpressions shared. The fused path turns
-the graph into a C loop (:mod:`descend.optim.fused`); the multi-tensor path into a short program of in-place
-``torch._foreach_*`` calls (:mod:`descend.optim.foreach`).
+An algorithm's rule (:mod:`descend.optim.rule`) is ordinary tensor arithmetic. Run once on symbolic values
+(:class:`Node`) instead of tensors, it records that arithmetic as a :class:`Graph`: the operations, in the
+order eager code performs them, with common subexpressions shared. The C backend turns the graph into a
+loop (:mod:`descend.optim.engine.c`); the multi-tensor backend into a short program of in-place
+``torch._foreach_*`` calls (:mod:`descend.optim.engine.foreach`).
 
 A graph is specialised on the step's scalars the way eager code is: a scalar that is zero (no weight decay,
 no momentum) is traced as the number 0, so the rule's branch for it drops out; booleans and other

@@ -1,0 +1,63 @@
+"""The seam between the optimizers and the ways of running their rule: a batch of work and a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from descend.optim.rule import Rule, Scalars
+
+
+@dataclass
+class Batch:
+    """Parameters that one backend updates in one call: same device, dtype, state keys and step.
+
+    ``keys`` name the state tensors the rule reads, in the order kernels list them; ``dtype`` is the real
+    dtype the update computes in (a complex parameter is updated through its real view). The rule may
+    create state (SGD's momentum buffer on its first step): a backend stores it with
+    ``keep(i, key, tensor)`` for ``params[i]``.
+    """
+
+    rule: Rule
+    h: Scalars
+    keys: tuple[str, ...]
+    maximize: bool
+    device: torch.device
+    dtype: torch.dtype
+    params: list[Tensor]
+    grads: list[Tensor]
+    states: list[dict[str, Any]]
+    keep: Callable[[int, str, Tensor], None]
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def part(self, indices: list[int]) -> Batch:
+        """The same work restricted to ``params[i]`` for ``i`` in ``indices``."""
+
+        def keep(i: int, key: str, t: Tensor) -> None:
+            self.keep(indices[i], key, t)
+
+        return Batch(
+            self.rule, self.h, self.keys, self.maximize, self.device, self.dtype,
+            [self.params[i] for i in indices], [self.grads[i] for i in indices],
+            [self.states[i] for i in indices], keep,
+        )  # fmt: skip
+
+
+class Backend(Protocol):
+    """A way of running an update rule (see :mod:`descend.optim.engine`)."""
+
+    name: str
+
+    def unavailable(self, device: torch.device, dtype: torch.dtype) -> str | None:
+        """Why this backend cannot update tensors of ``dtype`` on ``device`` here, or None if it can."""
+        ...
+
+    def run(self, batch: Batch) -> Batch | None:
+        """Update ``batch`` in place; return the part it could not take (for the loop), or None."""
+        ...

@@ -1,0 +1,84 @@
+"""The C backend: an optimizer's update rule as one generated C loop over every tensor, one pass over memory.
+
+An optimizer step is bound by memory traffic: Adam reads a parameter, its gradient and two moments and writes
+three of them back, 28 bytes per float32 parameter. Eager tensor code makes a temporary per operation and
+reads it back; this backend instead takes the algorithm's rule traced into an expression graph
+(:mod:`descend.optim.engine.graph`), generates C that loads each element once, computes in registers and
+stores the results once (:mod:`~descend.optim.engine.c.codegen`), compiles it once per machine into a
+private, verified cache (:mod:`~descend.optim.engine.c.build`) and calls it over a table of the tensors'
+addresses (:mod:`~descend.optim.engine.c.kernel`). No parameter moves, so autograd, modules and state
+dicts see nothing different. A group it took whole is remembered (:mod:`~descend.optim.engine.c.plan`).
+
+It takes float32, float64, bfloat16 and float16 parameters (and complex ones through their real view) that
+are plain, dense and contiguous on CPU, with state of the same dtype; it hands back anything else.
+"""
+
+from __future__ import annotations
+
+import array
+import warnings
+
+import torch
+
+from descend.optim.engine.backend import Batch
+from descend.optim.engine.c import build
+from descend.optim.engine.c.build import CompileError
+from descend.optim.engine.c.codegen import TYPES
+from descend.optim.engine.c.kernel import addresses, kernel_for
+from descend.optim.engine.c.plan import FusedPlan
+from descend.optim.engine.loop import real
+
+
+class C:
+    name = "c"
+
+    def __init__(self) -> None:
+        self.disabled: str | None = None
+
+    def unavailable(self, device: torch.device, dtype: torch.dtype) -> str | None:
+        if device.type != "cpu":
+            return f"the C backend runs on CPU tensors, not on {device.type} tensors"
+        if dtype not in TYPES:
+            return f"the C backend does not handle {dtype}"
+        if self.disabled is not None:
+            return self.disabled
+        if not build.working():
+            return "it needs a C compiler that builds OpenMP code (set CC, or install gcc); none was found"
+        return None
+
+    def disable(self, reason: str) -> None:
+        """Stop the default path from choosing this backend for the rest of the process, saying why once."""
+        if self.disabled is None:
+            self.disabled = reason
+            warnings.warn(f"descend: the C optimizer kernels are unavailable: {reason}", RuntimeWarning,
+                          stacklevel=5)  # fmt: skip
+
+    def run(self, batch: Batch) -> Batch | None:
+        k = kernel_for(batch.rule, batch.h, batch.keys, batch.dtype, batch.maximize)
+        table: list[int] = []
+        sizes, written, rest = [], [], []
+        for i, (p, g, state) in enumerate(zip(batch.params, batch.grads, batch.states, strict=True)):
+            ptrs = addresses([p, g, *[state[key] for key in batch.keys]], p.dtype)
+            if ptrs is None:
+                rest.append(i)
+                continue
+            for key in k.new_keys:
+                batch.keep(i, key, torch.zeros_like(real(p), memory_format=torch.contiguous_format))
+                ptrs.append(state[key].data_ptr())
+            table += ptrs
+            sizes.append(p.numel() * (2 if p.is_complex() else 1))
+            written.append(p)
+            written.extend(state[key] for key in k.written + k.new_keys)
+        if sizes:
+            k(array.array("q", table), sizes, batch.h)
+            # the kernel wrote through pointers: tell autograd, as an in-place op would
+            torch.autograd.graph.increment_version(written)
+        return batch.part(rest) if rest else None
+
+    def plan(self, opt: object, group: dict, batch: Batch) -> FusedPlan | None:
+        return FusedPlan.make(opt, group, batch)
+
+
+C_BACKEND = C()
+
+__all__ = ["C_BACKEND", "C", "CompileError"]

@@ -1,0 +1,115 @@
+"""A traced rule as a compiled kernel, and how it is called over many tensors on all cores.
+
+* Scalars (learning rate, bias corrections, ...) are kernel arguments, so a schedule changing the learning
+  rate every step reuses the same kernel. A kernel is specialised as the graph is (on which scalars are
+  zero and on the boolean options), on the dtype and on the step counters' dtype.
+* The elements of all tensors are cut into chunks that an ``omp parallel for`` shares among threads. The
+  kernel binds to the OpenMP runtime already in the process, torch's own (its ``libgomp.so.1``), so the
+  step runs on torch's threads: a second pool would fight torch's threads, which spin for a while after
+  every parallel operation, for the same cores.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import functools
+import threading
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from descend.optim.engine.c import build
+from descend.optim.engine.c.codegen import generate
+from descend.optim.engine.graph import specialization, trace
+from descend.optim.rule import Rule, Scalars
+
+#: The real dtype a complex parameter is updated in (through its real view: same address, twice the elements).
+REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, torch.complex32: torch.float16}
+#: Steps over fewer elements than this run on one thread (waking another costs more than it saves).
+PARALLEL_MIN_NUMEL = 1 << 18
+#: Elements per chunk: the unit OpenMP's static schedule hands to a thread.
+CHUNK = 1 << 16
+#: Tensor types the kernel may walk: plain ones, not subclasses such as DTensor (no single address).
+PLAIN = (Tensor, torch.nn.Parameter)
+
+_ARGTYPES = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+             ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_double]  # fmt: skip
+_NO_COUNTERS = array.array("q", [0])
+
+
+class Kernel:
+    """A compiled update for one rule, dtype, set of state keys and pattern of zero scalars."""
+
+    def __init__(self, rule: Rule, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool,
+                 counter: torch.dtype) -> None:  # fmt: skip
+        traced = trace(rule, h, keys, maximize)
+        self.lib = build.load(generate(traced, dtype, counter))
+        self.fn = self.lib.step
+        self.fn.restype = ctypes.c_int
+        self.fn.argtypes = _ARGTYPES
+        self.scalar_names = traced.scalar_names
+        self.new_keys = traced.new_keys
+        #: Which state keys the kernel writes (output not None), in the order of ``keys``.
+        self.written = tuple(k for k, out in zip(keys, traced.outputs[2:], strict=False) if out is not None)
+
+    def __call__(
+        self, table: array.array, sizes: list[int], h: Scalars,
+        counters: array.array | None = None, expected: float = 0.0,
+    ) -> bool:  # fmt: skip
+        """Run over tensors of ``sizes[t]`` elements whose array addresses ``table`` lists; whether it ran.
+
+        ``table`` holds, for each tensor in turn, the address of its parameter, its gradient, the state
+        arrays in the order of ``keys``, then those of ``new_keys``. With ``counters`` (addresses of step
+        counters), the kernel first checks that each holds ``expected`` and adds one; if one does not, it
+        returns False having written nothing.
+        """
+        scalars = array.array("d", [float(getattr(h, k)) for k in self.scalar_names] or [0.0])
+        tensors, starts, lengths = chunks(tuple(sizes))
+        threads = torch.get_num_threads() if sum(sizes) >= PARALLEL_MIN_NUMEL else 1
+        n_counters = len(counters) if counters is not None else 0
+        status = self.fn(
+            len(tensors), tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.buffer_info()[0],
+            scalars.buffer_info()[0], threads, n_counters, (counters or _NO_COUNTERS).buffer_info()[0],
+            expected,
+        )  # fmt: skip
+        return status == 0
+
+
+_KERNELS: dict[tuple, Kernel] = {}
+_LOCK = threading.Lock()
+
+
+def kernel_for(rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool,
+           counter: torch.dtype = torch.float32) -> Kernel:  # fmt: skip
+    """The compiled kernel for this configuration (traced and compiled on first use, then cached)."""
+    key = (*specialization(rule, h, keys, maximize), dtype, counter)
+    with _LOCK:
+        if key not in _KERNELS:
+            _KERNELS[key] = Kernel(rule, h, keys, dtype, maximize, counter)
+        return _KERNELS[key]
+
+
+@functools.lru_cache(maxsize=64)
+def chunks(sizes: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
+    """(tensor index, start, length) of each chunk of at most ``CHUNK`` elements, over all the tensors."""
+    rows = [(t, lo, min(CHUNK, n - lo)) for t, n in enumerate(sizes) for lo in range(0, n, CHUNK)]
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+    return tuple(torch.tensor(c, dtype=torch.int64) for c in columns)
+
+
+def addresses(tensors: list[Tensor], dtype: torch.dtype) -> list[int] | None:
+    """The data addresses of ``tensors``, or None if the kernel cannot walk them all.
+
+    It walks plain dense contiguous CPU tensors of ``dtype`` (their shapes were checked equal before). A
+    tensor subclass (a DTensor shard under FSDP2, say) has no single address to write through: such
+    parameters take the per-tensor path in the same step.
+    """
+    ptrs = []
+    for t in tensors:
+        plain = type(t) in PLAIN and t.dtype is dtype and t.is_cpu and t.layout is torch.strided
+        if not (plain and t.is_contiguous()):
+            return None
+        ptrs.append(t.data_ptr())
+    return ptrs

@@ -1,0 +1,49 @@
+"""What must hold before a step writes anything: every gradient and state tensor fits its parameter.
+
+A state dict loaded from another model, or a parameter reshaped through ``p.data = ...``, leaves state
+whose shape is not its parameter's. Eager torch then fails half-way through a step, or broadcasts without a
+word; a compiled kernel would read and write past the end of memory. The engine checks every tensor of a
+group before it updates any of them, so a mismatch is a ``RuntimeError`` naming the sizes and the step
+leaves the parameters, the state and the step counters as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+
+
+def _where(group: dict[str, Any], p: Tensor, index: int) -> str:
+    position = next((i for i, q in enumerate(group["params"]) if q is p), None)
+    return f"parameter {position} of parameter group {index}"
+
+
+def _same_place(t: Tensor, p: Tensor, what: Callable[[], str], hint: str = "") -> None:
+    if t.shape != p.shape:
+        raise RuntimeError(
+            f"{what()} has shape {tuple(t.shape)} but the parameter has shape {tuple(p.shape)}{hint}; "
+            "nothing was updated"
+        )
+    if t.device != p.device:
+        raise RuntimeError(
+            f"{what()} is on {t.device} but the parameter is on {p.device}; nothing was updated"
+        )
+
+
+def fits(
+    owner: str, group: dict[str, Any], index: int, p: Tensor, g: Tensor, state: dict[str, Any],
+    keys: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Raise ``RuntimeError`` unless ``g`` and the state tensors ``keys`` match ``p``'s shape and device.
+
+    ``owner`` is the optimizer's name and ``index`` the group's, for the message.
+    """
+    _same_place(g, p, lambda: f"{owner}: the gradient of {_where(group, p, index)}")
+    for k in keys:
+        t = state[k]
+        what = lambda k=k: f"{owner}: state {k!r} of {_where(group, p, index)}"  # noqa: E731
+        if not isinstance(t, Tensor):
+            raise RuntimeError(f"{what()} is a {type(t).__name__}, not a tensor; nothing was updated")
+        _same_place(t, p, what, " (was the state dict saved from another model?)")

@@ -1,0 +1,152 @@
+"""The general step of a parameter group, and the choice of backend for each batch of it.
+
+The choice, for a batch of one device and dtype:
+
+* ``differentiable=True``: the loop (the path autograd can follow);
+* ``foreach=True`` / ``foreach=False``: the multi-tensor program / the loop, as asked;
+* ``DESCEND_BACKEND=name``: that backend, for the default and ``fused=True`` paths; if it cannot run
+  here, a ``RuntimeError`` saying why (never a silent fallback);
+* ``fused=True``: the fused kernel of the device (:data:`FUSED`), or a ``RuntimeError`` saying why not;
+* otherwise the first of :data:`DEFAULTS` for the device that can run. If a kernel of the default path
+  fails to build, that backend is switched off for the process, with a warning, and the next one runs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descend.optim.engine import checks
+from descend.optim.engine import counters as steps
+from descend.optim.engine.backend import Backend, Batch
+from descend.optim.engine.c import C_BACKEND, CompileError
+from descend.optim.engine.c.kernel import REAL
+from descend.optim.engine.foreach import FOREACH
+from descend.optim.engine.loop import LOOP
+
+#: Every backend, by the name ``DESCEND_BACKEND`` gives it.
+BACKENDS: dict[str, Backend] = {"loop": LOOP, "foreach": FOREACH, "c": C_BACKEND}
+#: What the default path tries, in order, on each device type (others: the loop, as torch).
+DEFAULTS: dict[str, tuple[str, ...]] = {"cpu": ("c", "foreach"), "cuda": ("foreach",)}
+#: The backend ``fused=True`` means on each device type.
+FUSED: dict[str, str] = {"cpu": "c"}
+
+
+def forced() -> str | None:
+    """The backend ``DESCEND_BACKEND`` names, or None; an unknown name is an error."""
+    name = os.environ.get("DESCEND_BACKEND")
+    if not name:
+        return None
+    if name not in BACKENDS:
+        raise ValueError(f"Invalid DESCEND_BACKEND: {name!r}; expected one of {', '.join(BACKENDS)}")
+    return name
+
+
+def choose(owner: str, group: dict[str, Any], device: torch.device, dtype: torch.dtype) -> Backend:
+    """The backend that updates ``group``'s parameters of ``dtype`` on ``device`` (see the module's text)."""
+    if group.get("differentiable"):
+        return LOOP
+    fused = group.get("fused")
+    if not fused and group.get("foreach") is not None:
+        return FOREACH if group["foreach"] else LOOP
+    name = forced()
+    if name is not None:
+        reason = BACKENDS[name].unavailable(device, dtype)
+        if reason is not None:
+            raise RuntimeError(f"{owner}: DESCEND_BACKEND={name} cannot run: {reason}")
+        return BACKENDS[name]
+    if fused:
+        name = FUSED.get(device.type)
+        if name is None:
+            raise RuntimeError(
+                f"{owner}: fused=True has no kernel for {device.type} tensors; "
+                "use foreach=True or leave fused=None"
+            )
+        reason = BACKENDS[name].unavailable(device, dtype)
+        if reason is not None:
+            raise RuntimeError(f"{owner}: fused=True cannot run: {reason}")
+        return BACKENDS[name]
+    for name in DEFAULTS.get(device.type, ("loop",)):
+        if BACKENDS[name].unavailable(device, dtype) is None:
+            return BACKENDS[name]
+    return LOOP
+
+
+Item = tuple[Tensor, Tensor, dict[str, Any]]
+
+
+def _collect(opt: Any, group: dict[str, Any]) -> list[Item]:
+    """The parameters of ``group`` that have a gradient, with their state (created on first use)."""
+    items = []
+    state_of = opt.state.get
+    for p in group["params"]:
+        g = p.grad
+        if g is None:
+            continue
+        if g.is_sparse:
+            g = opt._sparse(g, group)
+        state = state_of(p) or (opt._new_state(p, group) if opt.has_state else {})
+        items.append((p, g, state))
+    return items
+
+
+def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> None:
+    try:
+        rest = backend.run(batch)
+    except CompileError as e:
+        if group.get("fused") or forced() is not None:
+            raise
+        backend.disable(str(e))  # the default path is never worse than the next backend
+        backend = opt._backend(group, batch.device, batch.dtype)
+        rest = backend.run(batch)
+    if rest is not None:
+        LOOP.run(rest)
+
+
+def step_group(opt: Any, group: dict[str, Any], index: int, plan: bool = True) -> Any:
+    """Update a group's parameters; if ``plan``, return a remembered step for the next ones, where one holds.
+
+    Everything is checked, and every batch's backend chosen, before anything is written.
+    """
+    owner = type(opt).__name__
+    buckets: dict[tuple, list[Item]] = {}
+    for p, g, state in _collect(opt, group):
+        names = tuple(state)
+        key = (p.device, REAL.get(p.dtype, p.dtype), names, g.is_sparse)
+        checks.fits(owner, group, index, p, g, state, _state_keys(names))
+        buckets.setdefault(key, []).append((p, g, state))
+    chosen = {key: LOOP if key[3] else opt._backend(group, key[0], key[1]) for key in buckets}
+    hyper = opt._hyperparameters(group)
+    maximize = bool(group.get("maximize"))
+    whole = None
+    for key, items in buckets.items():
+        device, dtype, names, _ = key
+        params, grads, states = (list(c) for c in zip(*items, strict=True))
+
+        def keep(i: int, k: str, t: Tensor, params: list[Tensor] = params, states: list = states) -> None:
+            opt._keep(params[i], states[i], k, t)
+
+        keys = _state_keys(names)
+        whole = Batch(opt.rule, None, keys, maximize, device, dtype, params, grads, states, keep)
+        counts = steps.advance([s["step"] for s in states]) if opt.counts_steps else [0.0] * len(states)
+        for count, indices in steps.by_step(counts):
+            batch = whole if len(indices) == len(whole) else whole.part(indices)
+            batch.h = opt.scalars(hyper, count)
+            _run(opt, group, chosen[key], batch)
+    if plan and len(buckets) == 1 and hasattr(chosen[key], "plan"):
+        return chosen[key].plan(opt, group, whole)
+    return None
+
+
+_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _state_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of a parameter's state tensors, ``step`` aside (memoised: the same few tuples recur)."""
+    keys = _KEYS.get(names)
+    if keys is None:
+        keys = _KEYS[names] = tuple(k for k in names if k != "step")
+    return keys

@@ -1,0 +1,159 @@
+"""What an algorithm supplies: its update rule, the scalars it needs, its initial state and its checks.
+
+An optimizer class (a subclass of :class:`descend.optim.Optimizer`) is four small static pieces and
+nothing else:
+
+``check(group)``
+    raise ``ValueError``/``TypeError`` naming any invalid hyperparameter of a parameter group;
+``init_state(param, group) -> dict``
+    its state tensors for one parameter (besides ``step``, which the base class keeps as torch does);
+``scalars(group, step) -> Scalars``
+    the numbers the update needs at this step (learning rate, bias corrections, ...), plain arithmetic so
+    that a hyperparameter may also be a tensor of per-row values (``descend.sweep`` relies on it);
+``rule(param, grad, state, h) -> (param, state)``
+    the update itself, written **once** with ordinary tensor arithmetic and returning the new values: no
+    in-place operations, no branches on tensor values. The engine (:mod:`descend.optim.engine`) runs that
+    one function per tensor, as multi-tensor operations, or traced into a compiled kernel.
+
+This module also holds the small helpers rules and checks are written with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+#: The numbers one step of a rule needs (learning rate, bias corrections, ...), as attributes.
+Scalars = SimpleNamespace
+#: ``rule(param, grad, state, h) -> (new_param, new_state)``.
+Rule = Callable[[Any, Any, dict[str, Any], Scalars], tuple[Any, dict[str, Any]]]
+
+
+# ---- writing rules ------------------------------------------------------------------------------------
+
+
+def on(x: Any) -> bool:
+    """Whether a term with coefficient ``x`` takes part in the update.
+
+    A tensor coefficient (per-row values in a sweep) always takes part: rows where it is zero then compute
+    exactly what the term's absence would.
+    """
+    return isinstance(x, Tensor) or x != 0
+
+
+def plus(x: Any, c: Any) -> Any:
+    """``x + c``, leaving out the addition when ``c`` is the number 0: the same result, one pass fewer."""
+    return x + c if on(c) else x
+
+
+def scaled(c: Any, x: Any) -> Any:
+    """``c * x``, leaving out the product when ``c`` is the number 1: the same result, one pass fewer."""
+    return x if isinstance(c, int | float) and c == 1 else c * x
+
+
+def value(x: Any) -> Any:
+    """A hyperparameter as a rule sees it: one-element tensors become floats (also inside tuples)."""
+    if isinstance(x, Tensor) and x.numel() == 1:
+        return x.item()
+    if isinstance(x, tuple) and any(isinstance(v, Tensor) for v in x):
+        return tuple(value(v) for v in x)
+    return x
+
+
+def accumulator(param: Tensor, start: float) -> Tensor:
+    """A state tensor filled with ``start``; for a complex parameter both parts start there, as in torch."""
+    fill = complex(start, start) if param.is_complex() else start
+    return torch.full_like(param, fill, memory_format=torch.preserve_format)
+
+
+def zeros(param: Tensor) -> Tensor:
+    """A state tensor of zeros shaped, typed and laid out like ``param``."""
+    return torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def bias_corrections(beta1: Any, beta2: Any, step: float) -> tuple[Any, Any]:
+    """Adam's bias corrections ``1 − β1^t`` and ``1 − β2^t``."""
+    return 1 - beta1**step, 1 - beta2**step
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype of step counters: float32, or float64 where that is the default dtype (as torch)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+# ---- checking hyperparameters: every message names the argument, the value and what was expected ----
+
+
+def _bad(name: str, value: Any, expected: str) -> ValueError:
+    return ValueError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+def number(name: str, value: Any) -> float:
+    """``value`` as a float; a one-element tensor is accepted (torch allows a tensor ``lr``)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(
+                f"Invalid {name}: a tensor with {value.numel()} elements; "
+                "expected a number or a one-element tensor"
+            )
+        return float(value.item())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"Invalid {name}: {value!r}; expected a real number")
+    return float(value)
+
+
+def nonnegative(name: str, value: Any) -> None:
+    """``value >= 0`` (infinity included, as torch.optim accepts it; NaN refused)."""
+    v = number(name, value)
+    if not v >= 0.0:
+        raise _bad(name, value, f"{name} >= 0")
+
+
+def in_unit_interval(name: str, value: Any) -> None:
+    if not 0.0 <= number(name, value) <= 1.0:
+        raise _bad(name, value, f"0 <= {name} <= 1")
+
+
+def betas_pair(value: Any) -> None:
+    """A pair of numbers in [0, 1); both floats or both tensors, as torch requires."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise _bad("betas", value, "a pair (beta1, beta2)")
+    if isinstance(value[0], Tensor) != isinstance(value[1], Tensor):
+        raise ValueError(
+            f"Invalid betas: {value!r}; betas must be either both floats or both Tensors"
+        )
+    for i, beta in enumerate(value):
+        v = number(f"beta at index {i}", beta)
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"Invalid beta at index {i}: {beta!r}; expected 0 <= beta < 1")
+
+
+def flag(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, bool):
+        expected = "True, False or None" if optional else "True or False"
+        raise TypeError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+__all__ = [
+    "Rule",
+    "Scalars",
+    "accumulator",
+    "betas_pair",
+    "bias_corrections",
+    "flag",
+    "in_unit_interval",
+    "nonnegative",
+    "number",
+    "on",
+    "plus",
+    "scalar_dtype",
+    "scaled",
+    "value",
+    "zeros",
+]
