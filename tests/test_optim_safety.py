@@ -307,7 +307,7 @@ def test_sparse_adagrad_without_eps_leaves_untouched_rows_alone():
     assert torch.equal(opt_ours.state[ours.weight]["sum"], opt_theirs.state[theirs.weight]["sum"])
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ["default", "fused", "loop"])
 def test_tensor_betas_step_as_their_values(path):
     a, b = torch.ones(5, requires_grad=True), torch.ones(5, requires_grad=True)
     oa = optim.Adam([a], betas=(torch.tensor(0.8), torch.tensor(0.95)), **PATHS[path])
@@ -319,9 +319,18 @@ def test_tensor_betas_step_as_their_values(path):
     assert torch.equal(a, b)
 
 
-def test_a_mix_of_tensor_and_float_betas_is_refused_as_torch_refuses_it():
+def test_tensor_betas_are_refused_where_torch_refuses_them():
+    p = [torch.ones(1, requires_grad=True)]
     with pytest.raises(ValueError, match="betas must be either both floats or both Tensors"):
-        optim.Adam([torch.ones(1, requires_grad=True)], betas=(torch.tensor(0.9), 0.999))
+        optim.Adam(p, betas=(torch.tensor(0.9), 0.999))
+    with pytest.raises(
+        ValueError, match=r"betas\[0\] as a Tensor is not supported for capturable=False and fore"
+    ):
+        optim.Adam(p, betas=(torch.tensor(0.9), torch.tensor(0.999)), foreach=True)
+    with pytest.raises(
+        ValueError, match="lr as a Tensor is not supported for capturable=False and foreach=True"
+    ):
+        optim.AdamW(p, lr=torch.tensor(0.01), foreach=True)
 
 
 # ---- 8. torch's keywords, legacy state dicts, torch.compile ---------------------------------------------
@@ -495,3 +504,38 @@ def test_adding_a_backend_is_one_entry_in_the_table(monkeypatch):
     drive(optim.Adam(a, lr=0.1), a, steps=3)
     drive(optim.Adam(b, lr=0.1, foreach=False), b, steps=3)
     assert calls and all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+# ---- GradScaler: the fused step takes the loss scale and the inf flag, as torch's fused optimizers do ----
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "Adagrad", "RMSprop"])
+def test_a_step_with_found_inf_changes_nothing_and_counts_no_step(name):
+    params = [torch.ones(3, requires_grad=True) for _ in range(2)]
+    opt = getattr(optim, name)(params, fused=True)
+    assert opt._step_supports_amp_scaling
+    for p in params:
+        p.grad = torch.ones(3)
+    opt.grad_scale, opt.found_inf = torch.ones(()), torch.ones(())
+    opt.step()
+    assert all(torch.equal(p, torch.ones(3)) for p in params)
+    assert all(float(opt.state[p].get("step", 0)) == 0 for p in params)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_a_fused_step_under_gradscaler_equals_unscaled_training(name):
+    def train(scaled: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 2)
+        opt = getattr(optim, name)(model.parameters(), lr=0.01, fused=True)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, enabled=scaled)
+        x, y = torch.randn(8, 4), torch.randn(8, 2)
+        for _ in range(4):
+            opt.zero_grad()
+            scaler.scale(torch.nn.functional.mse_loss(model(x), y)).backward()
+            scaler.step(opt)
+            scaler.update()
+        return [p.detach() for p in model.parameters()]
+
+    for a, b in zip(train(True), train(False), strict=True):
+        torch.testing.assert_close(a, b)  # a power of two scale divides out exactly

@@ -142,7 +142,7 @@ def test_bad_grids_raise():
         sweep(f, [1.0, 1.0], "sgd", lr=[])
     with pytest.raises(ValueError, match="Invalid momentum"):
         sweep(f, [1.0, 1.0], "sgd", lr=[0.1], momentum=[0.5, -0.5])
-    with pytest.raises(ValueError, match="Invalid nesterov"):
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum"):
         sweep(f, [1.0, 1.0], "sgd", lr=[0.1], momentum=[0.0, 0.5], nesterov=True)
     with pytest.raises(TypeError, match="Invalid method"):
         sweep(f, [1.0, 1.0], "newton", lr=[0.1])

@@ -9,7 +9,17 @@ import torch
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Rule, Scalars, betas_pair, bias_corrections, flag, nonnegative, on, plus
+from descend.optim.rule import (
+    Rule,
+    Scalars,
+    betas_pair,
+    bias_corrections,
+    flag,
+    no_tensor_with_foreach,
+    nonnegative,
+    on,
+    plus,
+)
 
 SecondMoment = Callable[[Any, Any, Scalars], Any]
 
@@ -54,6 +64,7 @@ def adam_scalars(group: dict[str, Any], step: float) -> Scalars:
 
 
 def check_adam(group: dict[str, Any]) -> None:
+    no_tensor_with_foreach(group, "lr", "betas")
     for name in ("lr", "eps", "eps_root", "weight_decay"):
         nonnegative(name, group[name])
     betas_pair(group["betas"])

@@ -28,7 +28,7 @@ def _check_paths(group: dict[str, Any]) -> None:
     for key in ("capturable", "differentiable"):
         flag(key, group.get(key, False))
     if group.get("fused") and group.get("foreach"):
-        raise ValueError("Invalid foreach and fused: both True; expected at most one of them to be True")
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
     if group.get("fused") and group.get("differentiable"):
         raise RuntimeError("`fused` does not support `differentiable`")
     if group.get("capturable"):
@@ -64,6 +64,9 @@ class Optimizer(torch.optim.Optimizer):
         self.check(defaults)
         _check_paths(defaults)
         super().__init__(params, defaults)
+        # GradScaler then hands the step its scale and inf flag (grad_scale, found_inf) instead of
+        # unscaling the gradients itself, as with torch's fused optimizers
+        self._step_supports_amp_scaling = bool(defaults.get("fused"))
         if self.eager_state:
             for group in self.param_groups:
                 for p in group["params"]:
@@ -98,7 +101,7 @@ class Optimizer(torch.optim.Optimizer):
         try:
             self.check(group)
             _check_paths(group)
-        except (ValueError, TypeError, RuntimeError):
+        except (ValueError, TypeError, RuntimeError):  # the group stays out, as torch's does
             self.param_groups.pop()
             raise
 
@@ -139,9 +142,15 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
+        if found_inf is not None and float(found_inf) != 0:
+            return loss  # GradScaler found an inf or NaN in the gradients: no step, none counted
         # as torch: the update is recorded by autograd only when the optimizer is differentiable
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable"))):
             for i, group in enumerate(self.param_groups):
+                if grad_scale is not None:  # gradients scaled by GradScaler: an unscaling rule, no plan
+                    dispatch.step_group(self, group, i, plan=False, grad_scale=float(grad_scale))
+                    continue
                 remembered = self._plans.get(i)
                 if remembered is not None and remembered.group is group and remembered.step(self):
                     continue

@@ -85,24 +85,30 @@ def scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-# ---- checking hyperparameters: every message names the argument, the value and what was expected ----
+# ---- checking hyperparameters ---------------------------------------------------------------------------
+# Each message starts with torch.optim's own words for the same mistake ("Invalid learning rate: -0.1"), so
+# code and tests written against torch keep matching, and goes on to say what was expected.
+
+#: torch.optim's name for a hyperparameter in its messages, where it is not the argument's name.
+_TORCH_WORDS = {
+    "lr": "learning rate", "eps": "epsilon value", "weight_decay": "weight_decay value",
+    "momentum": "momentum value", "alpha": "alpha value", "rho": "rho value", "lr_decay": "lr_decay value",
+    "initial_accumulator_value": "initial_accumulator_value value",
+}  # fmt: skip
 
 
 def _bad(name: str, value: Any, expected: str) -> ValueError:
-    return ValueError(f"Invalid {name}: {value!r}; expected {expected}")
+    return ValueError(f"Invalid {_TORCH_WORDS.get(name, name)}: {value}; expected {expected}")
 
 
 def number(name: str, value: Any) -> float:
     """``value`` as a float; a one-element tensor is accepted (torch allows a tensor ``lr``)."""
     if isinstance(value, Tensor):
         if value.numel() != 1:
-            raise ValueError(
-                f"Invalid {name}: a tensor with {value.numel()} elements; "
-                "expected a number or a one-element tensor"
-            )
+            raise ValueError(f"Tensor {name} must be 1-element; got a tensor with {value.numel()} elements")
         return float(value.item())
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"Invalid {name}: {value!r}; expected a real number")
+        raise TypeError(f"Invalid {_TORCH_WORDS.get(name, name)}: {value!r}; expected a real number")
     return float(value)
 
 
@@ -121,15 +127,31 @@ def in_unit_interval(name: str, value: Any) -> None:
 def betas_pair(value: Any) -> None:
     """A pair of numbers in [0, 1); both floats or both tensors, as torch requires."""
     if not isinstance(value, tuple | list) or len(value) != 2:
-        raise _bad("betas", value, "a pair (beta1, beta2)")
-    if isinstance(value[0], Tensor) != isinstance(value[1], Tensor):
-        raise ValueError(
-            f"Invalid betas: {value!r}; betas must be either both floats or both Tensors"
-        )
+        raise ValueError(f"Invalid betas: {value!r}; expected a pair (beta1, beta2)")
     for i, beta in enumerate(value):
-        v = number(f"beta at index {i}", beta)
+        v = number(f"betas[{i}]", beta)
         if not 0.0 <= v < 1.0:
-            raise ValueError(f"Invalid beta at index {i}: {beta!r}; expected 0 <= beta < 1")
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}; expected 0 <= beta < 1")
+    if isinstance(value[0], Tensor) != isinstance(value[1], Tensor):
+        raise ValueError(f"betas must be either both floats or both Tensors; got {value!r}")
+
+
+def no_tensor_with_foreach(group: dict[str, Any], *names: str) -> None:
+    """Refuse tensor hyperparameters with ``foreach=True``, as torch's Adam family does.
+
+    descend would read them as their values; torch refuses them there, and a drop-in refuses what torch
+    refuses, so that code written for one behaves the same with the other.
+    """
+    if not group.get("foreach") or group.get("capturable"):
+        return
+    for name in names:
+        values = group[name] if isinstance(group[name], tuple) else (group[name],)
+        for i, v in enumerate(values):
+            if isinstance(v, Tensor):
+                label = f"{name}[{i}]" if isinstance(group[name], tuple) else name
+                raise ValueError(
+                    f"{label} as a Tensor is not supported for capturable=False and foreach=True"
+                )
 
 
 def flag(name: str, value: Any, *, optional: bool = False) -> None:
@@ -148,6 +170,7 @@ __all__ = [
     "bias_corrections",
     "flag",
     "in_unit_interval",
+    "no_tensor_with_foreach",
     "nonnegative",
     "number",
     "on",

@@ -75,8 +75,8 @@ class SGD(Optimizer):
         flag("maximize", group["maximize"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
-                f"Invalid nesterov: True with momentum={group['momentum']!r} and "
-                f"dampening={group['dampening']!r}; Nesterov momentum requires momentum > 0 and dampening = 0"
+                "Nesterov momentum requires a momentum and zero dampening; got "
+                f"momentum={group['momentum']!r} and dampening={group['dampening']!r}"
             )
 
     @staticmethod

@@ -13,6 +13,7 @@ The choice, for a batch of one device and dtype:
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -26,6 +27,7 @@ from descend.optim.engine.c import C_BACKEND, CompileError
 from descend.optim.engine.c.kernel import REAL
 from descend.optim.engine.foreach import FOREACH
 from descend.optim.engine.loop import LOOP
+from descend.optim.rule import Rule, Scalars
 
 #: Every backend, by the name ``DESCEND_BACKEND`` gives it.
 BACKENDS: dict[str, Backend] = {"loop": LOOP, "foreach": FOREACH, "c": C_BACKEND}
@@ -62,8 +64,9 @@ def choose(owner: str, group: dict[str, Any], device: torch.device, dtype: torch
         name = FUSED.get(device.type)
         if name is None:
             raise RuntimeError(
-                f"{owner}: fused=True has no kernel for {device.type} tensors; "
-                "use foreach=True or leave fused=None"
+                "`fused=True` requires all the params to be floating point Tensors of supported devices: "
+                f"{list(FUSED)} but {dtype} and {device.type}; {owner} has no fused kernel for "
+                f"{device.type} tensors: use foreach=True or leave fused=None"
             )
         reason = BACKENDS[name].unavailable(device, dtype)
         if reason is not None:
@@ -106,11 +109,15 @@ def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Non
         LOOP.run(rest)
 
 
-def step_group(opt: Any, group: dict[str, Any], index: int, plan: bool = True) -> Any:
+def step_group(
+    opt: Any, group: dict[str, Any], index: int, plan: bool = True, grad_scale: float | None = None
+) -> Any:
     """Update a group's parameters; if ``plan``, return a remembered step for the next ones, where one holds.
 
-    Everything is checked, and every batch's backend chosen, before anything is written.
+    Everything is checked, and every batch's backend chosen, before anything is written. With
+    ``grad_scale`` the gradients are divided by it first (GradScaler's loss scale), inside the rule.
     """
+    rule = opt.rule if grad_scale is None else unscaling(opt.rule)
     owner = type(opt).__name__
     buckets: dict[tuple, list[Item]] = {}
     for p, g, state in _collect(opt, group):
@@ -130,15 +137,27 @@ def step_group(opt: Any, group: dict[str, Any], index: int, plan: bool = True) -
             opt._keep(params[i], states[i], k, t)
 
         keys = _state_keys(names)
-        whole = Batch(opt.rule, None, keys, maximize, device, dtype, params, grads, states, keep)
+        whole = Batch(rule, None, keys, maximize, device, dtype, params, grads, states, keep)
         counts = steps.advance([s["step"] for s in states]) if opt.counts_steps else [0.0] * len(states)
         for count, indices in steps.by_step(counts):
             batch = whole if len(indices) == len(whole) else whole.part(indices)
             batch.h = opt.scalars(hyper, count)
+            if grad_scale is not None:
+                batch.h = Scalars(**vars(batch.h), grad_scale=grad_scale)
             _run(opt, group, chosen[key], batch)
     if plan and len(buckets) == 1 and hasattr(chosen[key], "plan"):
         return chosen[key].plan(opt, group, whole)
     return None
+
+
+@functools.cache
+def unscaling(rule: Rule) -> Rule:
+    """``rule`` on the gradient divided by ``h.grad_scale`` (one rule object per rule: kernels are cached)."""
+
+    def unscaled(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
+        return rule(p, g / h.grad_scale, state, h)
+
+    return unscaled
 
 
 _KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
