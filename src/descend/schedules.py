@@ -376,7 +376,9 @@ class multi_factor(Schedule):
         object.__setattr__(self, "factor", _decay_factor("factor", self.factor))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
-        return self.base_lr * self.factor ** xp.count_le(t, self.milestones)
+        # one power per milestone count, looked up: a vectorised pow may round one element differently
+        powers = tuple(self.factor**k for k in range(len(self.milestones) + 1))
+        return self.base_lr * xp.take(powers, xp.count_le(t, self.milestones))
 
     @property
     def peak_lr(self) -> float:
