@@ -49,8 +49,17 @@ class Batch:
         )  # fmt: skip
 
 
+class CompileError(RuntimeError):
+    """A backend could not build a kernel here (no compiler, a failed compilation)."""
+
+
 class Backend(Protocol):
-    """A way of running an update rule (see :mod:`descend.optim.engine`)."""
+    """A way of running an update rule (see :mod:`descend.optim.engine`).
+
+    A backend that builds kernels raises :class:`CompileError` from :meth:`run` (before writing anything)
+    when one cannot be built; the dispatch then calls its ``disable(reason)``, so that the default path
+    stops choosing it, and hands the batch to the next backend.
+    """
 
     name: str
 

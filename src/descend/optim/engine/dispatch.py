@@ -22,8 +22,8 @@ from torch import Tensor
 
 from descend.optim.engine import checks
 from descend.optim.engine import counters as steps
-from descend.optim.engine.backend import Backend, Batch
-from descend.optim.engine.c import C_BACKEND, CompileError
+from descend.optim.engine.backend import Backend, Batch, CompileError
+from descend.optim.engine.c import C_BACKEND
 from descend.optim.engine.c.kernel import REAL
 from descend.optim.engine.foreach import FOREACH
 from descend.optim.engine.loop import LOOP
@@ -102,7 +102,7 @@ def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Non
     except CompileError as e:
         if group.get("fused") or forced() is not None:
             raise
-        backend.disable(str(e))  # the default path is never worse than the next backend
+        backend.disable(str(e))  # type: ignore[attr-defined]  # see Backend: a backend that compiles has one
         backend = opt._backend(group, batch.device, batch.dtype)
         rest = backend.run(batch)
     if rest is not None:

@@ -20,9 +20,8 @@ import warnings
 
 import torch
 
-from descend.optim.engine.backend import Batch
+from descend.optim.engine.backend import Batch, CompileError
 from descend.optim.engine.c import build
-from descend.optim.engine.c.build import CompileError
 from descend.optim.engine.c.codegen import TYPES
 from descend.optim.engine.c.kernel import addresses, kernel_for
 from descend.optim.engine.c.plan import FusedPlan

@@ -35,11 +35,9 @@ import threading
 import warnings
 from pathlib import Path
 
+from descend.optim.engine.backend import CompileError
+
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
-
-
-class CompileError(RuntimeError):
-    """A kernel could not be built here: no C compiler, or a failed compilation."""
 
 
 @functools.cache

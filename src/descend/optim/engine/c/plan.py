@@ -35,8 +35,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine import counters as steps
-from descend.optim.engine.backend import Batch
-from descend.optim.engine.c.build import CompileError
+from descend.optim.engine.backend import Batch, CompileError
 from descend.optim.engine.c.kernel import PLAIN, addresses, kernel_for
 from descend.optim.rule import scalar_dtype
 
