@@ -26,6 +26,7 @@ from descend.optim.engine.c.codegen import TYPES
 from descend.optim.engine.c.kernel import addresses, kernel_for
 from descend.optim.engine.c.plan import FusedPlan
 from descend.optim.engine.loop import real
+from descend.optim.rule import scalar_dtype
 
 
 class C:
@@ -53,7 +54,7 @@ class C:
                           stacklevel=5)  # fmt: skip
 
     def run(self, batch: Batch) -> Batch | None:
-        k = kernel_for(batch.rule, batch.h, batch.keys, batch.dtype, batch.maximize)
+        k = kernel_for(batch.rule, batch.h, batch.keys, batch.dtype, batch.maximize, scalar_dtype())
         table: list[int] = []
         sizes, written, rest = [], [], []
         for i, (p, g, state) in enumerate(zip(batch.params, batch.grads, batch.states, strict=True)):
