@@ -1,0 +1,112 @@
+"""Race descend's default step against torch's fastest mode, shape by shape, over repeated races.
+
+For each optimizer and shape (``TENSORSxELEMENTS``), the contenders are descend's default step (every safety
+check on) and torch's for-loop, foreach and fused modes (those it has). In one race every contender takes
+turns, one step each per round, for ``--rounds`` rounds; a contender's time is its best step. The ratio of a
+race is torch's fastest mode over descend; the table gives its min, median and max over ``--races`` races, so
+one lucky run cannot make the figure.
+
+    python benchmarks/race.py                                   # the three shapes, every optimizer
+    python benchmarks/race.py --shapes 100x300 --optimizers sgd adam --races 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from descend import optim
+
+# name -> (descend class, options, torch class)
+ALGORITHMS: dict[str, tuple[type, dict, type]] = {
+    "sgd": (optim.SGD, {"lr": 1e-3}, torch.optim.SGD),
+    "momentum": (optim.SGD, {"lr": 1e-3, "momentum": 0.9}, torch.optim.SGD),
+    "nesterov": (optim.SGD, {"lr": 1e-3, "momentum": 0.9, "nesterov": True}, torch.optim.SGD),
+    "adagrad": (optim.Adagrad, {"lr": 1e-2}, torch.optim.Adagrad),
+    "rmsprop": (optim.RMSprop, {"lr": 1e-2}, torch.optim.RMSprop),
+    "adadelta": (optim.Adadelta, {}, torch.optim.Adadelta),
+    "adam": (optim.Adam, {"lr": 1e-3}, torch.optim.Adam),
+    "adamw": (optim.AdamW, {"lr": 1e-3}, torch.optim.AdamW),
+}
+#: 100 tensors of 300 elements, 1,000 of 1,000, and 10M parameters in 100 tensors of 100,000
+SHAPES = ["100x300", "1000x1000", "100x100000"]
+MODES = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def contender(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], tensors: int, numel: int
+              ) -> Callable[[], object] | None:  # fmt: skip
+    """A warmed-up step on its own parameters, or None where the optimizer has no such mode."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(numel, generator=gen).requires_grad_() for _ in range(tensors)]
+    for p in params:
+        p.grad = torch.randn(numel, generator=gen)
+    try:
+        opt = make(params)
+        for _ in range(3):  # state created, kernels compiled, plans made
+            opt.step()
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    return opt.step
+
+
+def race(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(rounds):
+        for label, step in steps.items():
+            start = time.perf_counter()
+            step()
+            best[label] = min(best[label], time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--shapes", nargs="+", default=SHAPES)
+    parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
+    parser.add_argument("--races", type=int, default=5)
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="steps per contender per race (default: by size)"
+    )
+    args = parser.parse_args()
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}; ratio = torch's fastest mode / descend's default, over {args.races} races"
+    )
+    print("| shape | optimizer | descend ms | torch best ms (mode) | ratio min | median | max |")
+    print("|---|---|---|---|---|---|---|")
+    for shape in args.shapes:
+        tensors, numel = (int(x) for x in shape.split("x"))
+        rounds = args.rounds or max(5, min(200, int(2e7 // (tensors * numel))))
+        for name in args.optimizers:
+            cls, options, torch_cls = ALGORITHMS[name]
+            makers = {"descend": (cls, {})} | {mode: (torch_cls, kw) for mode, kw in MODES.items()}
+            steps = {
+                label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, numel)
+                for label, (c, kw) in makers.items()
+            }
+            steps = {k: v for k, v in steps.items() if v is not None}
+            ratios, ours, theirs = [], [], []
+            for _ in range(args.races):
+                best = race(steps, rounds)
+                fastest = min((m for m in best if m != "descend"), key=best.get)
+                ratios.append(best[fastest] / best["descend"])
+                ours.append(best["descend"])
+                theirs.append((best[fastest], fastest))
+            t_ms, mode = min(theirs)
+            print(
+                f"| {shape} | {name} | {min(ours) * 1e3:.3f} | {t_ms * 1e3:.3f} ({mode}) | "
+                f"{min(ratios):.2f}x | {statistics.median(ratios):.2f}x | {max(ratios):.2f}x |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
