@@ -33,6 +33,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from descend.optim.engine.backend import CompileError
@@ -122,7 +123,7 @@ def insecurity(folder: Path, root: Path) -> str | None:
     return None
 
 
-_LOCK = threading.RLock()
+_LOCK = threading.Lock()
 _warned: set[str] = set()
 
 
@@ -196,38 +197,57 @@ def _write_whole(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _compile(source: str, folder: Path, target: Path) -> None:
+Command = Callable[[str, str], list[str]]
+
+
+def _c_command(source: str, output: str) -> list[str]:
     cc = compiler()
     if cc is None:
         raise CompileError("no C compiler was found (set CC, or install gcc)")
+    return [cc, *FLAGS, source, "-o", output, "-lm"]
+
+
+def _compile(source: str, command: Command, suffix: str, folder: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        src, built = Path(tmp) / "step.c", Path(tmp) / "step.so"
+        src, built = Path(tmp) / f"source{suffix}", Path(tmp) / "built.so"
         src.write_text(source)
-        command = [cc, *FLAGS, str(src), "-o", str(built), "-lm"]
-        result = subprocess.run(command, capture_output=True, text=True)
+        argv = command(str(src), str(built))
+        result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
-            raise CompileError(f"compiling a kernel with {cc} failed:\n{result.stderr}")
+            raise CompileError(f"compiling with {argv[0]} failed:\n{result.stderr}")
         data = built.read_bytes()
     _write_whole(target.with_suffix(".sha256"), hashlib.sha256(data).hexdigest().encode())
     _write_whole(target, data)
 
 
-def load(source: str, kind: str = "step") -> ctypes.CDLL:
-    """Compile ``source`` once per machine (cached by a hash of source, flags and CPU) and load it.
+_LOCKS: dict[Path, threading.Lock] = {}
 
-    The library is ``<kind>_<hash>.so`` in the kernels folder.
+
+def library(source: str, kind: str, command: Command = _c_command, suffix: str = ".c") -> Path:
+    """The verified library built from ``source``, compiled once per machine; its path.
+
+    It is ``<kind>_<hash>.so`` in the kernels folder, the hash covering the source, the command (flags,
+    include paths) and the CPU. A library being built in one thread does not hold up another's.
     """
-    key = hashlib.sha256("\0".join([source, *FLAGS, _cpu_signature()]).encode()).hexdigest()[:24]
+    argv = command("source", "built")
+    key = hashlib.sha256("\0".join([source, *argv, _cpu_signature()]).encode()).hexdigest()[:24]
+    folder = kernels_folder()
+    target = folder / f"{kind}_{key}.so"
     with _LOCK:
-        folder = kernels_folder()
-        target = folder / f"{kind}_{key}.so"
+        lock = _LOCKS.setdefault(target, threading.Lock())
+    with lock:
         if not verified(target):
             if target.exists() or target.with_suffix(".sha256").exists():
                 _warn_once(f"the cached kernel {target} is damaged or not this user's own; rebuilding it")
             try:
-                _compile(source, folder, target)
+                _compile(source, command, suffix, folder, target)
             except OSError as e:
                 raise CompileError(f"cannot write the kernel {target}: {e} (set DESCEND_CACHE)") from e
             if not verified(target):
                 raise CompileError(f"the kernel {target} changed while it was written")
-        return ctypes.CDLL(str(target))
+    return target
+
+
+def load(source: str, kind: str = "step") -> ctypes.CDLL:
+    """Compile the C ``source`` once per machine (see :func:`library`) and load it."""
+    return ctypes.CDLL(str(library(source, kind)))
