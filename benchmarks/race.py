@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 
 from descend import optim
+from descend.optim.engine.c import native, plan
 
 # name -> (descend class, options, torch class)
 ALGORITHMS: dict[str, tuple[type, dict, type]] = {
@@ -37,6 +38,8 @@ ALGORITHMS: dict[str, tuple[type, dict, type]] = {
 #: 100 tensors of 300 elements, 1,000 of 1,000, and 10M parameters in 100 tensors of 100,000
 SHAPES = ["100x300", "1000x1000", "100x100000"]
 MODES = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+#: Steps before timing: a long training run's steady state, where descend's plans check natively.
+WARM_UP = plan.NATIVE_AFTER + 5
 
 
 def contender(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], tensors: int, numel: int
@@ -48,7 +51,7 @@ def contender(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], tenso
         p.grad = torch.randn(numel, generator=gen)
     try:
         opt = make(params)
-        for _ in range(3):  # state created, kernels compiled, plans made
+        for _ in range(WARM_UP):  # state created, kernels compiled, plans made and checking natively
             opt.step()
     except (RuntimeError, ValueError, TypeError):
         return None
@@ -76,6 +79,7 @@ def main() -> None:
         "--rounds", type=int, default=0, help="steps per contender per race (default: by size)"
     )
     args = parser.parse_args()
+    native.module(wait=True)  # built once per machine; a training run gets it in the background
     print(
         f"# {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch "
         f"{torch.__version__}; ratio = torch's fastest mode / descend's default, over {args.races} races"

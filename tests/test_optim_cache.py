@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -169,3 +170,19 @@ def test_folders_above_the_cache_must_not_be_open_to_others(tmp_path):
     assert "writable by other users" in build.insecurity(kernels, shared / "cache")
     os.chmod(shared, 0o1777)  # sticky, as /tmp: others cannot rename what is ours
     assert build.insecurity(kernels, shared / "cache") is None
+
+
+def test_what_a_killed_build_left_is_swept_once_it_is_stale(cache):
+    adadelta_step()
+    kernels = cache / "kernels"
+    stale_dir, stale_part = kernels / "tmpdead", kernels / ".step_x.so.abc.part"
+    fresh_dir = kernels / "tmpbusy"
+    stale_dir.mkdir()
+    (stale_dir / "source.c").write_text("int x;")
+    stale_part.write_bytes(b"half a library")
+    fresh_dir.mkdir()  # a build in progress in another process
+    old = time.time() - 2 * build.STALE_SECONDS
+    for path in (stale_dir, stale_part):
+        os.utime(path, (old, old))
+    build.kernels_folder()
+    assert not stale_dir.exists() and not stale_part.exists() and fresh_dir.exists()

@@ -10,12 +10,23 @@ import torch
 from descend import optim
 from descend.optim import Optimizer
 from descend.optim.engine import dispatch
-from descend.optim.engine.c import C_BACKEND, build, kernel
+from descend.optim.engine.c import C_BACKEND, build, kernel, native, plan
 
 
 @pytest.fixture(autouse=True)
 def kernel_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DESCEND_CACHE", str(tmp_path_factory.getbasetemp() / "descend-cache"))
+
+
+@pytest.fixture(params=["python", "native"])
+def checks(request, monkeypatch):
+    """The plan's checks in Python, or in the native extension from the first remembered step on."""
+    if request.param == "native":
+        assert native.module(wait=True) is not None, native.error()
+        monkeypatch.setattr(plan, "NATIVE_AFTER", 0)
+    else:
+        monkeypatch.setattr(plan, "NATIVE_AFTER", None)
+    return request.param
 
 
 def make_params() -> list[torch.Tensor]:
@@ -119,10 +130,12 @@ def run(name: str, kwargs: dict, change, remember: bool) -> tuple[list[torch.Ten
 
 @pytest.mark.parametrize("change", [None, *CHANGES], ids=lambda c: c.__name__ if c else "none")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c[0]}-{len(c[1])}")
-def test_remembered_step_equals_the_general_step(config, change):
+def test_remembered_step_equals_the_general_step(config, change, checks):
     name, kwargs = config
     a, opt_a = run(name, kwargs, change, remember=True)
     b, opt_b = run(name, kwargs, change, remember=False)
+    remembered = opt_a._plans.get(0)
+    assert remembered is None or (remembered.native is not None) == (checks == "native")
     for p, q in zip(a, b, strict=True):
         assert torch.equal(p, q)
         assert set(opt_a.state[p]) == set(opt_b.state[q])
@@ -144,7 +157,7 @@ def train(params: list[torch.Tensor], opt: Optimizer, steps: range) -> None:
         opt.step()
 
 
-def test_a_plan_runs_the_steady_steps(monkeypatch):
+def test_a_plan_runs_the_steady_steps(monkeypatch, checks):
     general = count_general_steps(monkeypatch)
     params = make_params()
     opt = optim.Adam(params, lr=0.01)

@@ -32,6 +32,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -140,6 +141,21 @@ def _private_folder() -> Path:
     return folder
 
 
+#: Age after which a build's temporary folder or file is taken as left by a process that died mid-build.
+STALE_SECONDS = 3600.0
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what builds that never finished left in ``folder`` (a killed process, a lost thread)."""
+    now = time.time()
+    for leftover in [*folder.glob("tmp*"), *folder.glob(".*.part")]:
+        try:
+            if now - leftover.lstat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        except OSError:
+            pass  # another process is removing it
+
+
 def kernels_folder() -> Path:
     """Where kernels are kept: the cache's ``kernels`` folder, or a private one if that is not safe."""
     root = cache_root()
@@ -150,6 +166,7 @@ def kernels_folder() -> Path:
     except OSError as e:
         reason = f"it cannot be created: {e}"
     if reason is None:
+        _sweep(folder)
         return folder
     _warn_once(
         f"the kernel cache {folder} is not used because {reason}; kernels are built in a private "

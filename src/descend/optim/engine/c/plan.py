@@ -18,6 +18,9 @@ Each step it verifies everything the kernel relies on that could have changed:
 * the step counters: the kernel itself checks, before writing anything, that each holds the step the plan
   expects, and advances them.
 
+After a plan has run :data:`NATIVE_AFTER` steps, the same checks run in one native call (:mod:`.native`),
+a few microseconds for the whole group, once the extension is built (in the background, once per machine).
+
 If anything differs it does nothing and the general step runs, which makes a new plan on its next call (not
 at once: where the parameters with a gradient change every step, a plan would be made and dropped each
 time). Parameters whose step counts differ (one skipped a step) form separate segments, one kernel call
@@ -36,12 +39,16 @@ from torch import Tensor
 
 from descend.optim.engine import counters as steps
 from descend.optim.engine.backend import Batch, CompileError
+from descend.optim.engine.c import native
 from descend.optim.engine.c.kernel import PLAIN, addresses, kernel_for
 from descend.optim.rule import scalar_dtype
 
 _shape = operator.attrgetter("shape")
 _dtype = operator.attrgetter("dtype")
 _CPU = torch.device("cpu")
+#: After how many steps a plan asks for the native checks (built in the background on first request), or
+#: None for never: a short run is not worth the seconds of compiling.
+NATIVE_AFTER: int | None = 100
 
 
 class FusedPlan:
@@ -55,6 +62,8 @@ class FusedPlan:
                  counters: list[Tensor] | None) -> None:  # fmt: skip
         self.group, self.keys, self.dtype = group, batch.keys, batch.dtype
         self.params = batch.params
+        self.steps = 0
+        self.native: tuple | None = None  # the arguments of the native checks, once they are built
         # an algorithm without state (plain SGD) keeps no entry for the parameter: None stands for that
         self.states = [state or None for state in batch.states]
         self.names = [tuple(state) for state in batch.states]
@@ -97,8 +106,32 @@ class FusedPlan:
             counts = [float(c) for c in counters]
         return cls(group, batch, table, counts, counters)
 
-    def _unchanged(self, opt: Any, params: list[Tensor], grads: list[Tensor]) -> list[int] | None:
+    def _natively_unchanged(self, opt: Any) -> array.array | None:
+        """:meth:`_unchanged`, in one native call (:mod:`.native`), once it is built; else None."""
+        if self.native is None:
+            module = native.module() if NATIVE_AFTER is not None and self.steps >= NATIVE_AFTER else None
+            records = module.record(self.walked) if module is not None else None
+            if records is None:
+                return None
+            state = opt.state if self.checks_state else None
+            self.native = (module, records, array.array("q", bytes(8 * len(self.params))), state)
+        module, records, grads, state = self.native
+        if not module.verify(self.group["params"], self.params, state, self.states, self.names, self.values,
+                             self.walked, records, grads):  # fmt: skip
+            return False
+        return grads
+
+    def _unchanged(self, opt: Any) -> list[int] | array.array | None:
         """The gradients' addresses if nothing the kernel relies on has changed, else None."""
+        verified = self._natively_unchanged(opt)
+        if verified is not None:
+            return verified or None
+        params, grads = [], []
+        for p in self.group["params"]:
+            g = p.grad
+            if g is not None:
+                params.append(p)
+                grads.append(g)
         if len(params) != len(self.params) or not all(map(operator.is_, params, self.params)):
             return None
         if self.checks_state:  # a kernel that walks no state cannot be misled by it
@@ -125,13 +158,7 @@ class FusedPlan:
     def step(self, opt: Any) -> bool:
         """Run the group's step if nothing it depends on has changed; whether it ran."""
         group = self.group
-        params, grads = [], []
-        for p in group["params"]:
-            g = p.grad
-            if g is not None:
-                params.append(p)
-                grads.append(g)
-        grad_addresses = self._unchanged(opt, params, grads)
+        grad_addresses = self._unchanged(opt)
         if grad_addresses is None or opt._backend(group, _CPU, self.dtype).name != "c":
             return False
         maximize = bool(group.get("maximize"))
@@ -150,13 +177,20 @@ class FusedPlan:
             float(self.counters[i]) != segment[4] for segment in self.segments for i in segment[0]
         ):
             return False
+        whole = len(self.segments) == 1
         for segment, (k, h) in zip(self.segments, calls, strict=True):
             indices, table, sizes, cells, count = segment
-            table[1 :: self.width] = array.array("q", [grad_addresses[i] for i in indices])
+            if whole and isinstance(grad_addresses, array.array):
+                table[1 :: self.width] = grad_addresses
+            else:
+                table[1 :: self.width] = array.array("q", [grad_addresses[i] for i in indices])
             if not k(table, sizes, h, cells, count):
                 return False  # a counter was changed from outside: nothing was written
             segment[4] = count + 1
-        torch.autograd.graph.increment_version(self.walked)
+        # the kernel wrote through pointers: tell autograd, as in-place operations would
+        bump = self.native[0].bump if self.native is not None else torch.autograd.graph.increment_version
+        bump(self.walked)
         if self.counters:
-            torch.autograd.graph.increment_version(self.counters)
+            bump(self.counters)
+        self.steps += 1
         return True
