@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -102,21 +103,23 @@ def test_save_is_atomic_and_checks_the_suffix(tmp_path, monkeypatch):
     fig = plot.momentum_weights()
     assert plot.save(fig, target) == target
     first = target.read_bytes()
-    with pytest.raises(ValueError, match=r"fig\.jpeg"):
-        plot.save(fig, tmp_path / "fig.jpeg")
+    with pytest.raises(ValueError, match=r"fig\.txt"):
+        plot.save(fig, tmp_path / "fig.txt")
+    assert plot.save(fig, tmp_path / "fig.jpeg").read_bytes()[:2] == b"\xff\xd8"  # any format it writes
+    (tmp_path / "fig.jpeg").unlink()
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(plot.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         plot.save(plot.rmsprop_weights(), target)
     monkeypatch.undo()
     assert target.read_bytes() == first  # the old figure is intact
     assert [p.name for p in target.parent.iterdir()] == ["fig.png"]  # no temporary left behind
     assert plot.render(fig, "svg").lstrip().startswith(b"<?xml")
-    with pytest.raises(ValueError, match="jpg"):
-        plot.render(fig, "jpg")
+    with pytest.raises(ValueError, match="txt"):
+        plot.render(fig, "txt")
 
 
 def test_curve_draws_the_iterates_on_the_function():
@@ -238,8 +241,10 @@ def test_schedules_and_loss_curves_draw_the_values():
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "seconds"
     np.testing.assert_allclose(ax.get_lines()[0].get_xydata(), [[0.0, 2.0], [1.5, 1.0]])
     with pytest.raises(ValueError, match="sgd"):
-        plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]})
-    assert plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]}, log_y=False).axes[0].get_yscale() == "linear"
+        plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]}, log_y=True)
+    assert plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]}).axes[0].get_yscale() == "linear"  # a zero: linear
+    empty = plot.loss_curves({"sgd": np.zeros((0, 2)), "adam": [(0, 1.0), (1, 0.5)]}).axes[0]
+    assert [line.get_label() for line in empty.get_lines()] == ["sgd (no finite values)", "adam"]
 
 
 def test_convexity_titles_and_shading():

@@ -250,7 +250,7 @@ def diverging(on_nonfinite: str = "stop", eval_every: int = 8):
 
 def test_non_finite_loss_at_an_evaluation_stops_and_keeps_the_history():
     _, history = diverging(eval_every=8)
-    assert history.status == "non-finite" and not history.ok
+    assert history.status == "diverged" and not history.ok
     assert history.message.startswith(
         f"non-finite loss at the evaluation after update {history.final('step')}"
     )
@@ -262,7 +262,7 @@ def test_non_finite_loss_at_an_evaluation_stops_and_keeps_the_history():
 
 def test_non_finite_minibatch_loss_stops_before_the_update():
     model, history = diverging(eval_every=10**9)
-    assert history.status == "non-finite"
+    assert history.status == "diverged"
     assert "non-finite training loss" in history.message and "before that update" in history.message
     assert len(history) == 1 and math.isfinite(history.final("train_loss"))  # only the initial model
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -273,7 +273,7 @@ def test_non_finite_loss_can_raise_with_the_history():
     with pytest.raises(NonFiniteLossError, match="non-finite") as info:
         diverging("raise")
     assert without_seconds(info.value.history) == without_seconds(stopped)
-    assert info.value.history.status == "non-finite"
+    assert info.value.history.status == "diverged"
 
 
 # ------------------------------------------------------------------------------------ classification

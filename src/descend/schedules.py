@@ -86,7 +86,6 @@ import abc
 import bisect
 import itertools
 import math
-import numbers
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +94,8 @@ from typing import Any, Literal, overload
 import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
+
+from descend.checks import integer, interval, nonnegative, positive, real
 
 __all__ = [
     "LRScheduler",
@@ -121,52 +122,14 @@ __all__ = [
 # validation
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"Invalid {name}: {value!r}; expected a real number")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}: {value!r}; expected a finite number")
-    return value
-
-
-def _nonnegative(name: str, value: Any) -> float:
-    value = _real(name, value)
-    if value < 0:
-        raise ValueError(f"Invalid {name}: {value!r}; expected {name} >= 0")
-    return value
-
-
-_lr = _nonnegative
-
-
-def _positive(name: str, value: Any) -> float:
-    value = _real(name, value)
-    if value <= 0:
-        raise ValueError(f"Invalid {name}: {value!r}; expected {name} > 0")
-    return value
-
-
 def _decay_factor(name: str, value: Any) -> float:
-    value = _real(name, value)
-    if not 0 < value <= 1:
-        raise ValueError(f"Invalid {name}: {value!r}; expected 0 < {name} <= 1")
-    return value
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"Invalid {name}: {value!r}; expected an integer")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"Invalid {name}: {value!r}; expected {name} >= {minimum}")
-    return value
+    return interval(name, value, 0, 1, low_open=True)
 
 
 def _increasing_steps(name: str, value: Any) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(f"Invalid {name}: {value!r}; expected a sequence of integers")
-    steps = tuple(_integer(f"{name}[{i}]", v, 1) for i, v in enumerate(value))
+    steps = tuple(integer(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(value))
     if any(b <= a for a, b in itertools.pairwise(steps)):
         raise ValueError(f"Invalid {name}: {list(steps)!r}; expected strictly increasing steps")
     return steps
@@ -226,6 +189,14 @@ class _TensorMath:
     def take(table: tuple[float, ...], index: Tensor) -> Tensor:
         return torch.tensor(table, dtype=torch.float64, device=index.device)[index.long()]
 
+    @staticmethod
+    def power(base: float, exponent: Tensor) -> Tensor:
+        """``base ** exponent`` for integer-valued exponents, by Python's pow on each distinct one: torch's
+        vectorized pow can differ in the last bit between equal exponents, and this equals the scalar path."""
+        values, inverse = torch.unique(exponent, return_inverse=True)
+        table = torch.tensor([base ** float(v) for v in values.tolist()], dtype=torch.float64)
+        return table.to(exponent.device)[inverse]
+
 
 class _ScalarMath:
     """The same operations on one float step: a training loop asks for one step per update, and
@@ -257,6 +228,10 @@ class _ScalarMath:
     @staticmethod
     def take(table: tuple[float, ...], index: int) -> float:
         return table[index]
+
+    @staticmethod
+    def power(base: float, exponent: float) -> float:
+        return base ** float(exponent)
 
 
 # what a schedule's formula receives: one float step or a float64 tensor of steps, and the matching math
@@ -306,7 +281,7 @@ class constant(Schedule):
     lr: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lr", _lr("lr", self.lr))
+        object.__setattr__(self, "lr", nonnegative("lr", self.lr))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         return xp.full(t, self.lr)
@@ -337,19 +312,19 @@ class factor(Schedule):
     every: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
         object.__setattr__(self, "factor", _decay_factor("factor", self.factor))
-        stop = _lr("stop_factor_lr", self.stop_factor_lr)
+        stop = nonnegative("stop_factor_lr", self.stop_factor_lr)
         if stop > self.base_lr:
             raise ValueError(
                 f"Invalid stop_factor_lr: {stop!r}; expected stop_factor_lr <= base_lr ({self.base_lr!r})"
             )
         object.__setattr__(self, "stop_factor_lr", stop)
-        object.__setattr__(self, "every", _integer("every", self.every, 1))
+        object.__setattr__(self, "every", integer("every", self.every, minimum=1))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         periods = xp.floor(t / self.every)
-        return xp.clamp(self.base_lr * self.factor**periods, low=self.stop_factor_lr)
+        return xp.clamp(self.base_lr * xp.power(self.factor, periods), low=self.stop_factor_lr)
 
     @property
     def peak_lr(self) -> float:
@@ -371,12 +346,12 @@ class multi_factor(Schedule):
     factor: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
         object.__setattr__(self, "milestones", _increasing_steps("milestones", self.milestones))
         object.__setattr__(self, "factor", _decay_factor("factor", self.factor))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
-        return self.base_lr * self.factor ** xp.count_le(t, self.milestones)
+        return self.base_lr * xp.power(self.factor, xp.count_le(t, self.milestones))
 
     @property
     def peak_lr(self) -> float:
@@ -399,7 +374,7 @@ class piecewise_constant(Schedule):
         boundaries = _increasing_steps("boundaries", self.boundaries)
         if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Sequence):
             raise TypeError(f"Invalid values: {self.values!r}; expected a sequence of learning rates")
-        values = tuple(_lr(f"values[{i}]", v) for i, v in enumerate(self.values))
+        values = tuple(nonnegative(f"values[{i}]", v) for i, v in enumerate(self.values))
         if len(values) != len(boundaries) + 1:
             raise ValueError(
                 f"Invalid values: {list(values)!r}; expected len(values) == len(boundaries) + 1 "
@@ -429,8 +404,8 @@ class exponential(Schedule):
     rate: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
-        object.__setattr__(self, "rate", _nonnegative("rate", self.rate))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
+        object.__setattr__(self, "rate", nonnegative("rate", self.rate))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         return self.base_lr * xp.exp(-self.rate * t)
@@ -455,9 +430,9 @@ class polynomial(Schedule):
     beta: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
-        object.__setattr__(self, "alpha", _nonnegative("alpha", self.alpha))
-        object.__setattr__(self, "beta", _nonnegative("beta", self.beta))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
+        object.__setattr__(self, "alpha", nonnegative("alpha", self.alpha))
+        object.__setattr__(self, "beta", nonnegative("beta", self.beta))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         return self.base_lr * (self.beta * t + 1.0) ** (-self.alpha)
@@ -487,10 +462,10 @@ class polynomial_decay(Schedule):
     power: float = 1.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
-        object.__setattr__(self, "total_steps", _integer("total_steps", self.total_steps, 1))
-        object.__setattr__(self, "final_lr", _lr("final_lr", self.final_lr))
-        object.__setattr__(self, "power", _positive("power", self.power))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
+        object.__setattr__(self, "total_steps", integer("total_steps", self.total_steps, minimum=1))
+        object.__setattr__(self, "final_lr", nonnegative("final_lr", self.final_lr))
+        object.__setattr__(self, "power", positive("power", self.power))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         remaining = 1.0 - xp.clamp(t, high=self.total_steps) / self.total_steps
@@ -526,9 +501,9 @@ class linear(Schedule):
     steps: int
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start_lr", _lr("start_lr", self.start_lr))
-        object.__setattr__(self, "end_lr", _lr("end_lr", self.end_lr))
-        object.__setattr__(self, "steps", _integer("steps", self.steps, 1))
+        object.__setattr__(self, "start_lr", nonnegative("start_lr", self.start_lr))
+        object.__setattr__(self, "end_lr", nonnegative("end_lr", self.end_lr))
+        object.__setattr__(self, "steps", integer("steps", self.steps, minimum=1))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         return _ramp(t, xp, self.start_lr, self.end_lr, self.steps)
@@ -556,9 +531,9 @@ class linear_warmup(Schedule):
     warmup_begin_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
-        object.__setattr__(self, "warmup_steps", _integer("warmup_steps", self.warmup_steps, 0))
-        object.__setattr__(self, "warmup_begin_lr", _lr("warmup_begin_lr", self.warmup_begin_lr))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
+        object.__setattr__(self, "warmup_steps", integer("warmup_steps", self.warmup_steps, minimum=0))
+        object.__setattr__(self, "warmup_begin_lr", nonnegative("warmup_begin_lr", self.warmup_begin_lr))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         return _ramp(t, xp, self.warmup_begin_lr, self.base_lr, self.warmup_steps)
@@ -601,16 +576,16 @@ class cosine(Schedule):
     warmup_begin_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
-        object.__setattr__(self, "max_steps", _integer("max_steps", self.max_steps, 1))
-        object.__setattr__(self, "final_lr", _lr("final_lr", self.final_lr))
-        warmup = _integer("warmup_steps", self.warmup_steps, 0)
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
+        object.__setattr__(self, "max_steps", integer("max_steps", self.max_steps, minimum=1))
+        object.__setattr__(self, "final_lr", nonnegative("final_lr", self.final_lr))
+        warmup = integer("warmup_steps", self.warmup_steps, minimum=0)
         if warmup > self.max_steps:
             raise ValueError(
                 f"Invalid warmup_steps: {warmup!r}; expected warmup_steps <= max_steps ({self.max_steps})"
             )
         object.__setattr__(self, "warmup_steps", warmup)
-        object.__setattr__(self, "warmup_begin_lr", _lr("warmup_begin_lr", self.warmup_begin_lr))
+        object.__setattr__(self, "warmup_begin_lr", nonnegative("warmup_begin_lr", self.warmup_begin_lr))
 
     def _eval(self, t: Steps, xp: Math) -> Steps:
         w, total = self.warmup_steps, self.max_steps
@@ -647,10 +622,10 @@ class cosine_warm_restarts(Schedule):
     min_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_lr", _lr("base_lr", self.base_lr))
-        object.__setattr__(self, "period", _integer("period", self.period, 1))
-        object.__setattr__(self, "period_mult", _integer("period_mult", self.period_mult, 1))
-        object.__setattr__(self, "min_lr", _lr("min_lr", self.min_lr))
+        object.__setattr__(self, "base_lr", nonnegative("base_lr", self.base_lr))
+        object.__setattr__(self, "period", integer("period", self.period, minimum=1))
+        object.__setattr__(self, "period_mult", integer("period_mult", self.period_mult, minimum=1))
+        object.__setattr__(self, "min_lr", nonnegative("min_lr", self.min_lr))
 
     def _cycle(self, t: Steps, xp: Math) -> tuple[Steps, Steps]:
         """(steps since the current cycle began, length of the current cycle)."""
@@ -707,11 +682,11 @@ class one_cycle(Schedule):
     three_phase: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "max_lr", _lr("max_lr", self.max_lr))
-        object.__setattr__(self, "total_steps", _integer("total_steps", self.total_steps, 1))
+        object.__setattr__(self, "max_lr", nonnegative("max_lr", self.max_lr))
+        object.__setattr__(self, "total_steps", integer("total_steps", self.total_steps, minimum=1))
         if not isinstance(self.three_phase, bool):
             raise TypeError(f"Invalid three_phase: {self.three_phase!r}; expected a bool")
-        pct = _real("pct_start", self.pct_start)
+        pct = real("pct_start", self.pct_start)
         highest = 0.5 if self.three_phase else 1.0
         if not 0 <= pct <= highest:
             raise ValueError(
@@ -721,8 +696,8 @@ class one_cycle(Schedule):
         object.__setattr__(self, "pct_start", pct)
         if self.anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"Invalid anneal_strategy: {self.anneal_strategy!r}; expected 'cos' or 'linear'")
-        object.__setattr__(self, "div_factor", _positive("div_factor", self.div_factor))
-        object.__setattr__(self, "final_div_factor", _positive("final_div_factor", self.final_div_factor))
+        object.__setattr__(self, "div_factor", positive("div_factor", self.div_factor))
+        object.__setattr__(self, "final_div_factor", positive("final_div_factor", self.final_div_factor))
 
     def _phases(self) -> list[tuple[float, float, float]]:
         """(last step, start value, end value) of each phase, as torch's ``OneCycleLR`` lays them out."""

@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from descend.checks import count, positive, real
-from descend.result import Result
+from descend.checks import count, interval, positive, real
+from descend.result import Result, Status
 
 __all__ = ["armijo", "bisection", "brent", "golden_section", "newton_1d", "wolfe"]
 
@@ -44,7 +44,7 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _bracket(a: Any, b: Any) -> tuple[float, float]:
-    a, b = real("a", a), real("b", b)
+    a, b = real("a", a, finite=False), real("b", b, finite=False)
     if not (math.isfinite(a) and math.isfinite(b)):
         raise ValueError(f"Invalid bracket: a={a}, b={b}; expected finite ends")
     if a >= b:
@@ -53,10 +53,7 @@ def _bracket(a: Any, b: Any) -> tuple[float, float]:
 
 
 def _fraction(name: str, value: Any) -> float:
-    v = real(name, value)
-    if not 0.0 < v < 1.0:
-        raise ValueError(f"Invalid {name}: {v}; expected 0 < {name} < 1")
-    return v
+    return interval(name, value, 0, 1, low_open=True, high_open=True)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -158,7 +155,16 @@ def golden_section(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: 
     while True:
         if not _finite(fc, fd):
             x, fx = (c, fc) if not math.isfinite(fc) else (d, fd)
-            return Result(x, fx, nit, fn.calls, False, f"f returned {fx} at x={x}", extra={"bracket": (a, b)})
+            return Result(
+                x,
+                fx,
+                nit,
+                fn.calls,
+                False,
+                f"f returned {fx} at x={x}",
+                extra={"bracket": (a, b)},
+                status=Status.DIVERGED,
+            )
         # The comparison decides the next bracket; its best point is within 0.382·(b − a) of x*.
         bound = _INV_PHI2 * (b - a)
         if bound <= tol or bound <= 4.0 * _EPS * max(abs(a), abs(b)):
@@ -169,7 +175,14 @@ def golden_section(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: 
         if nit >= maxiter:
             x, fx = (c, fc) if fc < fd else (d, fd)
             return Result(
-                x, fx, nit, fn.calls, False, f"maxiter={maxiter} reached", extra={"bracket": (a, b)}
+                x,
+                fx,
+                nit,
+                fn.calls,
+                False,
+                f"maxiter={maxiter} reached",
+                extra={"bracket": (a, b)},
+                status=Status.MAX_STEPS,
             )
         nit += 1
         if fc < fd:
@@ -216,7 +229,16 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
     nit = 0
     while True:
         if not math.isfinite(fx):
-            return Result(x, fx, nit, fn.calls, False, f"f returned {fx} at x={x}", extra={"bracket": (a, b)})
+            return Result(
+                x,
+                fx,
+                nit,
+                fn.calls,
+                False,
+                f"f returned {fx} at x={x}",
+                extra={"bracket": (a, b)},
+                status=Status.DIVERGED,
+            )
         m = 0.5 * (a + b)
         tol1 = 0.5 * tol + 2.0 * _EPS * abs(x)
         tol2 = 2.0 * tol1
@@ -225,7 +247,14 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
             return Result(x, fx, nit, fn.calls, True, message, extra={"bracket": (a, b)})
         if nit >= maxiter:
             return Result(
-                x, fx, nit, fn.calls, False, f"maxiter={maxiter} reached", extra={"bracket": (a, b)}
+                x,
+                fx,
+                nit,
+                fn.calls,
+                False,
+                f"maxiter={maxiter} reached",
+                extra={"bracket": (a, b)},
+                status=Status.MAX_STEPS,
             )
         nit += 1
         golden = True
@@ -251,7 +280,16 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
         u = x + d if abs(d) >= tol1 else x + math.copysign(tol1, d)
         fu = fn(u)
         if not math.isfinite(fu):
-            return Result(u, fu, nit, fn.calls, False, f"f returned {fu} at x={u}", extra={"bracket": (a, b)})
+            return Result(
+                u,
+                fu,
+                nit,
+                fn.calls,
+                False,
+                f"f returned {fu} at x={u}",
+                extra={"bracket": (a, b)},
+                status=Status.DIVERGED,
+            )
         if fu <= fx:
             if u < x:
                 b = x
@@ -330,7 +368,16 @@ def bisection(df: ScalarFn, a: float, b: float, tol: float = 1e-10, maxiter: int
         else:
             b, fb = m, fm
     x, fx = (a, fa) if abs(fa) <= abs(fb) else (b, fb)
-    return Result(x, fx, nit, fn.calls, False, f"maxiter={maxiter} reached", extra={"bracket": (a, b)})
+    return Result(
+        x,
+        fx,
+        nit,
+        fn.calls,
+        False,
+        f"maxiter={maxiter} reached",
+        extra={"bracket": (a, b)},
+        status=Status.MAX_STEPS,
+    )
 
 
 def newton_1d(
@@ -389,11 +436,11 @@ def newton_1d(
         if (glo > 0.0) == (ghi > 0.0):
             raise ValueError(f"Invalid bracket: df(a)={glo} and df(b)={ghi}; expected a sign change")
 
-    def done(gx: float, nit: int, ok: bool, message: str, steps: int) -> Result:
+    def done(gx: float, nit: int, ok: bool, message: str, steps: int, status: Status | None = None) -> Result:
         extra = {"bisection_steps": steps}
         if bracket is not None:
             extra["bracket"] = (lo, hi)
-        return Result(x, gx, nit, g.calls, ok, message, njev=h.calls, extra=extra)
+        return Result(x, gx, nit, g.calls, ok, message, njev=h.calls, extra=extra, status=status)
 
     step_before = hi - lo  # the bracket width two steps ago (rtsafe's rule)
     step = step_before
@@ -402,11 +449,11 @@ def newton_1d(
     while True:
         gx = g(x)
         if not math.isfinite(gx):
-            return done(gx, nit, False, f"df returned {gx} at x={x}", steps_bisected)
+            return done(gx, nit, False, f"df returned {gx} at x={x}", steps_bisected, Status.DIVERGED)
         if gx == 0.0:
             return done(gx, nit, True, "df is exactly 0 at x", steps_bisected)
         if nit >= maxiter:
-            return done(gx, nit, False, f"maxiter={maxiter} reached", steps_bisected)
+            return done(gx, nit, False, f"maxiter={maxiter} reached", steps_bisected, Status.MAX_STEPS)
         nit += 1
         hx = h(x)
         if bracket is not None:
