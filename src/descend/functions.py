@@ -362,7 +362,9 @@ def _xcos(c: float = 0.15 * math.pi) -> Function:
     if not (math.isfinite(c) and c > 0):
         raise ValueError(f"Invalid c: {c}; expected c > 0")
     default = math.isclose(c, 0.15 * math.pi, rel_tol=0, abs_tol=1e-15)
-    half = 3 * math.pi / c  # three periods of cos(cx) across the box
+    # the box ends where cos(cx) = 0 (f = 0 at both ends), so its lowest local minimum is the lowest point
+    # in it; at ±3π/c the right end would be lower still, f = −3π/c
+    half = 2.5 * math.pi / c
     return Function(
         "xcos" if default else f"xcos(c={c:g})", 1, lambda x: x[..., 0] * torch.cos(c * x[..., 0]),
         f"x·cos(cx), c = {'0.15π' if default else f'{c:g}'}",

@@ -44,8 +44,9 @@ shows on x·cos(cx)); with a line search ``modify`` defaults to ``"abs"``.
 >>> from descend import methods, minimize
 >>> safe_newton = methods.Descent(methods.Newton(modify="abs"), methods.Wolfe())
 >>> f = lambda x: ((x - 1) ** 4).sum() + (x**2).sum()
->>> minimize(f, torch.tensor([3.0]), safe_newton, tol=1e-10).success
-True
+>>> r = minimize(f, torch.tensor([3.0], dtype=torch.float64), safe_newton, tol=1e-10)
+>>> r.status, round(float(r.x[0]), 6)
+(<Status.CONVERGED: 'converged'>, 0.410245)
 >>> methods.parse("newton-armijo") == methods.Descent(methods.Newton(modify="abs"), methods.Armijo())
 True
 """
