@@ -108,7 +108,6 @@ def trace_command(
     An optimizer given no learning rate gets the one that suits FUNCTION (the gentlest of 1e-4 … 1e2 that
     ends lowest), and the command says which.
     """
-    from descend import plot
     from descend.lab import trace
     from descend.report import text_table
 
@@ -118,6 +117,8 @@ def trace_command(
             function, specs, shared=shared, steps=steps, start=start, noise=noise, seed=seed, tol=tol
         )
         figure_file(out)
+    from descend import plot
+
     traces = trace.run(plan, progress=not no_progress)
     fig = trace.figure(plan, traces)
     command = command_line("trace", function, *[["-o", s] for s in specs], ["--steps", steps])
@@ -184,7 +185,6 @@ def sweep_command(
     out: str,
 ) -> None:
     """Run a grid of hyperparameters at once and draw the map, with theory's boundary on quadratics."""
-    from descend import plot
     from descend.lab import sweeps
     from descend.report import text_table
 
@@ -206,6 +206,8 @@ def sweep_command(
             steps_tol=steps_tol,
         )
         figure_file(out)
+    from descend import plot
+
     outcome = sweeps.run(plan)
     fig = sweeps.figure(plan, outcome)
     ranges = [

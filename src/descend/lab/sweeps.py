@@ -15,18 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from matplotlib.figure import Figure
 
-from descend import optim, plot
+from descend import optim
 from descend._loop import optimizer_arguments
 from descend._sweep import SweepResult, TheoryCheck, check_theory, parse_range, sweep
 from descend.checks import choice, integer, positive, unknown
 from descend.functions import Function
 from descend.lab import spec
 from descend.lab.trace import function, start_point
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Outcome", "Plan", "figure", "prepare", "run", "summary"]
 
@@ -152,6 +154,8 @@ def _axes(plan: Plan) -> tuple[str, str | None]:
 
 def figure(plan: Plan, outcome: Outcome) -> Figure:
     """The map: colour over two swept hyperparameters, a line over one; theory's boundary where it applies."""
+    from descend import plot
+
     r, theory = outcome.result, outcome.theory
     x_name, y_name = _axes(plan)
     boundary = None

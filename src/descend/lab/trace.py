@@ -19,19 +19,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from matplotlib.figure import Figure
 
 from descend import functions as catalogue
-from descend import methods, optim, plot
+from descend import methods, optim
 from descend._minimize import minimize
 from descend._sweep import sweep
 from descend.checks import integer, positive, unknown
 from descend.functions import Function
 from descend.lab import spec
 from descend.result import Result
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Plan", "Trace", "choose_lr", "figure", "prepare", "run", "start_point", "table"]
 
@@ -230,6 +232,8 @@ def _name(t: Trace) -> str:
 
 def figure(plan: Plan, traces: Sequence[Trace]) -> Figure:
     """The paths on the function: its curve in 1-D, its contours in 2-D."""
+    from descend import plot
+
     paths = {_name(t): t.result.path for t in traces if t.result is not None}
     f = plan.function
     return plot.curve(f, paths) if f.dim == 1 else plot.contour(f, paths)
