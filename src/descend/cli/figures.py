@@ -105,7 +105,7 @@ def trace_command(
 ) -> None:
     """Draw the paths optimizers take on FUNCTION (contours in 2-D, the curve in 1-D).
 
-    An optimizer given no learning rate gets the one that suits FUNCTION (the gentlest of 1e-4 … 1e2 that
+    An optimizer given no learning rate gets the one that suits FUNCTION (the gentlest of 1e-8 … 1e2 that
     ends lowest), and the command says which.
     """
     from descend.lab import trace

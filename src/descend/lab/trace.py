@@ -6,7 +6,7 @@ the gradient norm is below ``tol`` or the run diverges, with a progress bar on l
 draws the paths and :func:`table` sums them up.
 
 Learning rates. An optimizer given no learning rate gets one that suits the function, not torch's default
-(Adam's 1e-3 barely moves on most test functions): the learning rate from the grid 1e-4 … 1e2 (four per
+(Adam's 1e-3 barely moves on most test functions): the learning rate from the grid 1e-8 … 1e2 (four per
 decade) that ends lowest after the trace's steps (at most 200), or more exactly the smallest one that ends
 within 0.1% of the lowest, so that the path is the gentlest that gets as far, among the runs that end
 within a box width of the function's box (on a function unbounded below, running away is not progress);
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Plan", "Trace", "choose_lr", "figure", "prepare", "run", "start_point", "table"]
 
 #: The learning rates :func:`choose_lr` tries.
-LR_GRID = tuple(10.0 ** (k / 4) for k in range(-16, 9))
+LR_GRID = tuple(10.0 ** (k / 4) for k in range(-32, 9))
 _SEARCH_STEPS = 200
 _PROGRESS_STEPS = 20_000
 
@@ -187,12 +187,12 @@ def run(plan: Plan, *, progress: bool = True) -> list[Trace]:
             lr = choose_lr(plan, t)
             if lr is None:
                 t.notes.append(
-                    "no learning rate of 1e-4 … 1e2 got below the start; the method's default is used"
+                    "no learning rate of 1e-8 … 1e2 got below the start; the method's default is used"
                 )
             else:
                 t.options["lr"] = t.chosen_lr = lr
                 t.notes.append(
-                    f"lr={lr:.3g} chosen: the gentlest of 1e-4 … 1e2 that ends lowest (set it with :lr=)"
+                    f"lr={lr:.3g} chosen: the gentlest of 1e-8 … 1e2 that ends lowest (set it with :lr=)"
                 )
         noise = {"noise": plan.noise, "seed": plan.seed} if plan.noise else {}
         t.result = minimize(
@@ -212,7 +212,7 @@ def run(plan: Plan, *, progress: bool = True) -> list[Trace]:
 def _hints(f: Function, t: Trace) -> list[str]:
     """What to change when a path hardly moved."""
     r = t.result
-    if r is None or not r.success or r.status == "converged":
+    if r is None or r.status in ("converged", "diverged", "failed"):
         return []
     box = [f.box] if f.dim == 1 else list(f.box)[: f.dim]
     size = math.hypot(*(hi - lo for lo, hi in box))

@@ -192,13 +192,15 @@ def label_of(f: Callable[..., Any]) -> str:
 
 
 def fit_range(lo: float, hi: float, points: np.ndarray, pad: float = 0.06) -> tuple[float, float]:
-    """[lo, hi] widened to hold the points, but never beyond three widths on either side."""
+    """[lo, hi] widened to hold the points (with a margin on the side they leave it), but never beyond three
+    widths on either side; the box itself where the points lie inside it."""
     width = hi - lo
-    if points.size:
-        lo = max(min(lo, float(points.min())), lo - 3 * width)
-        hi = min(max(hi, float(points.max())), hi + 3 * width)
-    margin = pad * (hi - lo) if points.size else 0.0
-    return lo - margin, hi + margin
+    if not points.size:
+        return lo, hi
+    low = max(min(lo, float(points.min())), lo - 3 * width)
+    high = min(max(hi, float(points.max())), hi + 3 * width)
+    margin = pad * (high - low)
+    return (low - margin if low < lo else lo), (high + margin if high > hi else hi)
 
 
 def box_of(f: Callable[..., Any], box: Any, points: np.ndarray, dim: int) -> list[tuple[float, float]]:

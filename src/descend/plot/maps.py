@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -183,17 +184,19 @@ def sweep_map(
         legend = _line(ax, xa, shown[0], good[0], mask[0], unconverged[0], norm, label, boundary)
     else:
         legend = _grid(fig, ax, xa, ya, xe, x_log, shown, good, mask, unconverged, norm, label, boundary)
+        ax.set_ylabel(y_name)
     if not good.any():
         nothing = "no run reached the tolerance" if kind == "steps" else "every run diverged"
         ax.text(
             0.5,
             0.5,
-            note or nothing,
+            textwrap.fill(note or nothing, 40),
             transform=ax.transAxes,
             ha="center",
             va="center",
             fontsize=12,
-            bbox={"facecolor": "white", "edgecolor": "#777777", "alpha": 0.9},
+            bbox={"facecolor": "white", "edgecolor": "#777777", "alpha": 0.95},
+            zorder=10,
         )
     ax.set_xlim(xe[0], xe[-1])
     if x_log:
@@ -230,7 +233,8 @@ def _grid(
 ) -> list[Any]:
     ye, y_log = _grid_axis(ya)
     mesh = ax.pcolormesh(xe, ye, np.ma.masked_where(~good, shown), norm=norm, cmap="viridis", shading="flat")
-    fig.colorbar(mesh, ax=ax).set_label(label)
+    if good.any():  # a colour bar with no colours in use says nothing
+        fig.colorbar(mesh, ax=ax).set_label(label)
     legend: list[Any] = []
     for cells, color, name in (
         (mask, DIVERGED_COLOR, "diverged"),
