@@ -59,7 +59,7 @@ from descend.checks import count, optional_seed, plain, positive
 from descend.methods import scheduled_lr
 from descend.result import Status
 
-__all__ = ["SweepResult", "TheoryCheck", "check_theory", "parse_range", "sweep"]
+__all__ = ["SweepResult", "TheoryCheck", "check_theory", "quadratic_eigenvalues", "sweep"]
 
 TensorFn = Callable[[Tensor], Tensor]
 
@@ -441,32 +441,6 @@ class _Loop:
 
 # ----------------------------------------------------------------------------------------------------------
 # Theory beside measurement
-
-
-def parse_range(text: str, name: str = "range") -> list[float]:
-    """Grid values from text: ``a:b:n`` (n evenly spaced), ``a:b:n:log`` (geometric) or ``v1,v2,...``."""
-    parts = text.split(":")
-    try:
-        if len(parts) == 1:
-            values = [float(v) for v in text.split(",") if v.strip()]
-        elif len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "log"):
-            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
-            if n < 1 or (len(parts) == 4 and not (a > 0 and b > 0)):
-                raise ValueError
-            space = torch.logspace if len(parts) == 4 else torch.linspace
-            ends = (math.log10(a), math.log10(b)) if len(parts) == 4 else (a, b)
-            values = space(*ends, n, dtype=torch.float64).tolist()
-        else:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"Invalid {name}: {text!r}; expected a:b:n, a:b:n:log (a, b > 0) or comma-separated values"
-        ) from None
-    if not values:
-        raise ValueError(f"Invalid {name}: {text!r}; expected at least one value")
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"Invalid {name}: {text!r}; expected finite values")
-    return values
 
 
 def quadratic_eigenvalues(f: TensorFn, x0: Any, box: Any = None, samples: int = 3) -> Tensor | None:

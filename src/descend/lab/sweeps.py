@@ -12,6 +12,7 @@ within ``steps_tol`` of it (``color="steps"``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import torch
 
 from descend import optim
 from descend._loop import optimizer_arguments
-from descend._sweep import SweepResult, TheoryCheck, check_theory, parse_range, sweep
+from descend._sweep import SweepResult, TheoryCheck, check_theory, sweep
 from descend.checks import choice, integer, positive, unknown
 from descend.functions import Function
 from descend.lab import spec
@@ -30,7 +31,7 @@ from descend.lab.trace import function, start_point
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Outcome", "Plan", "figure", "prepare", "run", "summary"]
+__all__ = ["Outcome", "Plan", "figure", "parse_range", "prepare", "run", "summary"]
 
 _PROGRESS_WORK = 2_000_000  # rows × steps from which a sweep shows a progress bar
 
@@ -107,6 +108,32 @@ def prepare(
     # the rows' own checks (every value of every axis), on the first step only
     _sweep(plan, steps=0)
     return plan
+
+
+def parse_range(text: str, name: str = "range") -> list[float]:
+    """Grid values from text: ``a:b:n`` (n evenly spaced), ``a:b:n:log`` (geometric) or ``v1,v2,...``."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        elif len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "log"):
+            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+            if n < 1 or (len(parts) == 4 and not (a > 0 and b > 0)):
+                raise ValueError
+            space = torch.logspace if len(parts) == 4 else torch.linspace
+            ends = (math.log10(a), math.log10(b)) if len(parts) == 4 else (a, b)
+            values = space(*ends, n, dtype=torch.float64).tolist()
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"Invalid {name}: {text!r}; expected a:b:n, a:b:n:log (a, b > 0) or comma-separated values"
+        ) from None
+    if not values:
+        raise ValueError(f"Invalid {name}: {text!r}; expected at least one value")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"Invalid {name}: {text!r}; expected finite values")
+    return values
 
 
 def _sweep(plan: Plan, *, steps: int, progress: bool = False) -> SweepResult:
