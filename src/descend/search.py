@@ -114,6 +114,18 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
+def _not_finite(x: float, fx: float, nit: int, calls: int, bracket: tuple[float, float]) -> Result:
+    return Result(x, fx, nit, calls, False, f"f returned {fx} at x={x}", extra={"bracket": bracket},
+                  status=Status.DIVERGED)  # fmt: skip
+
+
+def _out_of_steps(
+    x: float, fx: float, nit: int, calls: int, bracket: tuple[float, float], maxiter: int
+) -> Result:
+    return Result(x, fx, nit, calls, False, f"maxiter={maxiter} reached", extra={"bracket": bracket},
+                  status=Status.MAX_STEPS)  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Zeroth order: golden section and Brent
 # ----------------------------------------------------------------------------------------------------------
@@ -151,16 +163,7 @@ def golden_section(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: 
     while True:
         if not _finite(fc, fd):
             x, fx = (c, fc) if not math.isfinite(fc) else (d, fd)
-            return Result(
-                x,
-                fx,
-                nit,
-                fn.calls,
-                False,
-                f"f returned {fx} at x={x}",
-                extra={"bracket": (a, b)},
-                status=Status.DIVERGED,
-            )
+            return _not_finite(x, fx, nit, fn.calls, (a, b))
         # The comparison decides the next bracket; its best point is within 0.382·(b − a) of x*.
         bound = _INV_PHI2 * (b - a)
         if bound <= tol or bound <= 4.0 * _EPS * max(abs(a), abs(b)):
@@ -170,16 +173,7 @@ def golden_section(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: 
             return Result(x, fx, nit, fn.calls, True, message, extra={"bracket": lo_hi})
         if nit >= maxiter:
             x, fx = (c, fc) if fc < fd else (d, fd)
-            return Result(
-                x,
-                fx,
-                nit,
-                fn.calls,
-                False,
-                f"maxiter={maxiter} reached",
-                extra={"bracket": (a, b)},
-                status=Status.MAX_STEPS,
-            )
+            return _out_of_steps(x, fx, nit, fn.calls, (a, b), maxiter)
         nit += 1
         if fc < fd:
             b, d, fd = d, c, fc
@@ -225,16 +219,7 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
     nit = 0
     while True:
         if not math.isfinite(fx):
-            return Result(
-                x,
-                fx,
-                nit,
-                fn.calls,
-                False,
-                f"f returned {fx} at x={x}",
-                extra={"bracket": (a, b)},
-                status=Status.DIVERGED,
-            )
+            return _not_finite(x, fx, nit, fn.calls, (a, b))
         m = 0.5 * (a + b)
         tol1 = 0.5 * tol + 2.0 * _EPS * abs(x)
         tol2 = 2.0 * tol1
@@ -242,16 +227,7 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
             message = f"bracket [{a:.6g}, {b:.6g}] within {tol2:.3g} of x"
             return Result(x, fx, nit, fn.calls, True, message, extra={"bracket": (a, b)})
         if nit >= maxiter:
-            return Result(
-                x,
-                fx,
-                nit,
-                fn.calls,
-                False,
-                f"maxiter={maxiter} reached",
-                extra={"bracket": (a, b)},
-                status=Status.MAX_STEPS,
-            )
+            return _out_of_steps(x, fx, nit, fn.calls, (a, b), maxiter)
         nit += 1
         golden = True
         if abs(e) > tol1:
@@ -276,16 +252,7 @@ def brent(f: ScalarFn, a: float, b: float, tol: float = 1e-8, maxiter: int = 500
         u = x + d if abs(d) >= tol1 else x + math.copysign(tol1, d)
         fu = fn(u)
         if not math.isfinite(fu):
-            return Result(
-                u,
-                fu,
-                nit,
-                fn.calls,
-                False,
-                f"f returned {fu} at x={u}",
-                extra={"bracket": (a, b)},
-                status=Status.DIVERGED,
-            )
+            return _not_finite(u, fu, nit, fn.calls, (a, b))
         if fu <= fx:
             if u < x:
                 b = x
@@ -364,16 +331,7 @@ def bisection(df: ScalarFn, a: float, b: float, tol: float = 1e-10, maxiter: int
         else:
             b, fb = m, fm
     x, fx = (a, fa) if abs(fa) <= abs(fb) else (b, fb)
-    return Result(
-        x,
-        fx,
-        nit,
-        fn.calls,
-        False,
-        f"maxiter={maxiter} reached",
-        extra={"bracket": (a, b)},
-        status=Status.MAX_STEPS,
-    )
+    return _out_of_steps(x, fx, nit, fn.calls, (a, b), maxiter)
 
 
 def newton_1d(

@@ -65,6 +65,23 @@ def echo_notes(lines: Sequence[str]) -> None:
         click.echo(line, err=True)
 
 
+#: Options several commands share.
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=0), default=1, show_default=True,
+    help="CPU threads for torch (0: torch's default).",
+)  # fmt: skip
+no_progress_option = click.option("--no-progress", is_flag=True, help="No progress bars.")
+
+
+def report_folder_option(default_name: str) -> Any:
+    """``--out``: the folder a report is written into."""
+    text = (
+        f"Report folder (default: a new {default_name}-YYYYmmdd-HHMMSS in the current directory; a folder an "
+        "earlier run wrote is reused, its files replaced)."
+    )
+    return click.option("--out", type=click.Path(file_okay=False), help=text)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="descend")
 def main() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from descend.cli import main, mistakes
+from descend.cli import main, mistakes, no_progress_option, report_folder_option, threads_option
 
 
 def _assignment(text: str, what: str) -> tuple[str, str, Any]:
@@ -63,20 +63,10 @@ def _assignment(text: str, what: str) -> tuple[str, str, Any]:
 @click.option(
     "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:N."
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="CPU threads for torch (0: torch's default).",
-)
+@threads_option
 @click.option("--data", type=click.Path(dir_okay=False), help="The airfoil table, for --task airfoil.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    help="Report folder (default: a new descend-report-YYYYmmdd-HHMMSS in the current directory).",
-)
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@report_folder_option("descend-report")
+@no_progress_option
 def compare_command(
     task: str,
     optimizers: tuple[str, ...],
@@ -140,19 +130,9 @@ def compare_command(
 )
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Number of seeds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the experiment's epochs.")
-@click.option(
-    "--threads",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    help="CPU threads for torch (0: torch's default).",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    help="Report folder (default: a new descend-experiment-NAME-YYYYmmdd-HHMMSS).",
-)
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@threads_option
+@report_folder_option("descend-experiment-NAME")
+@no_progress_option
 def experiment_command(
     name: str,
     data: str | None,

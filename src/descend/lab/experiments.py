@@ -313,34 +313,24 @@ def lr_scheduling(
     panels = [
         Panel(
             plot.loss_curves(
-                median_curves(histories, "epoch", "train_acc"),
+                median_curves(histories, "epoch", f"{split}_acc"),
                 xlabel="epoch",
-                ylabel="training accuracy",
+                ylabel=f"{words} accuracy",
                 log_y=False,
-                title="Training accuracy",
+                title=f"{words.capitalize()} accuracy",
             ),
-            "Accuracy on the training set after each epoch.",
-            name="train_accuracy",
-        ),
-        Panel(
-            plot.loss_curves(
-                median_curves(histories, "epoch", "test_acc"),
-                xlabel="epoch",
-                ylabel="test accuracy",
-                log_y=False,
-                title="Test accuracy",
-            ),
-            "Accuracy on the test set after each epoch.",
-            name="test_accuracy",
-        ),
-        Panel(
-            plot.schedules(
-                named, steps=max(epochs, 2), title="Schedules (per epoch)", stairs=True, xlabel="epoch"
-            ),
-            "The learning rate of each epoch under each schedule.",
-            name="schedules",
-        ),
+            f"Accuracy on the {words} set after each epoch.",
+            name=f"{split}_accuracy",
+        )
+        for split, words in (("train", "training"), ("test", "test"))
     ]
+    steps = max(epochs, 2)
+    schedule_fig = plot.schedules(
+        named, steps=steps, title="Schedules (per epoch)", stairs=True, xlabel="epoch"
+    )
+    panels.append(
+        Panel(schedule_fig, "The learning rate of each epoch under each schedule.", name="schedules")
+    )
     config = {
         "experiment": "lr-scheduling",
         "data": dataset.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -180,10 +181,11 @@ def sweep_map(
     fig = Figure(figsize=(7.0, 5.4), layout="constrained")
     ax = fig.add_subplot()
     xe, x_log = _grid_axis(xa)
+    cells = _Cells(xa, shown, good, mask, unconverged, norm, label)
     if y is None:
-        legend = _line(ax, xa, shown[0], good[0], mask[0], unconverged[0], norm, label, boundary)
+        legend = _line(ax, cells, boundary)
     else:
-        legend = _grid(fig, ax, xa, ya, xe, x_log, shown, good, mask, unconverged, norm, label, boundary)
+        legend = _grid(fig, ax, cells, ya, xe, x_log, boundary)
         ax.set_ylabel(y_name)
     if not good.any():
         nothing = "no run reached the tolerance" if kind == "steps" else "every run diverged"
@@ -216,21 +218,24 @@ def sweep_map(
     return fig
 
 
+@dataclass
+class _Cells:
+    """What a map draws: the x values, the values shown (one row per y value), which runs have a value,
+    which diverged and which never reached the tolerance, and the colour scale with its label."""
+
+    x: np.ndarray
+    shown: np.ndarray
+    good: np.ndarray
+    diverged: np.ndarray
+    unreached: np.ndarray
+    norm: Normalize
+    label: str
+
+
 def _grid(
-    fig: Figure,
-    ax: Any,
-    xa: np.ndarray,
-    ya: np.ndarray,
-    xe: np.ndarray,
-    x_log: bool,
-    shown: np.ndarray,
-    good: np.ndarray,
-    mask: np.ndarray,
-    unconverged: np.ndarray,
-    norm: Normalize,
-    label: str,
-    boundary: Any,
+    fig: Figure, ax: Any, c: _Cells, ya: np.ndarray, xe: np.ndarray, x_log: bool, boundary: Any
 ) -> list[Any]:
+    shown, good, mask, unconverged, norm, label = c.shown, c.good, c.diverged, c.unreached, c.norm, c.label
     ye, y_log = _grid_axis(ya)
     mesh = ax.pcolormesh(xe, ye, np.ma.masked_where(~good, shown), norm=norm, cmap="viridis", shading="flat")
     if good.any():  # a colour bar with no colours in use says nothing
@@ -255,18 +260,10 @@ def _grid(
     return legend
 
 
-def _line(
-    ax: Any,
-    xa: np.ndarray,
-    shown: np.ndarray,
-    good: np.ndarray,
-    mask: np.ndarray,
-    unconverged: np.ndarray,
-    norm: Normalize,
-    label: str,
-    boundary: Any,
-) -> list[Any]:
+def _line(ax: Any, c: _Cells, boundary: Any) -> list[Any]:
     """One hyperparameter: the values as a line, the runs without a value marked along the top."""
+    xa, shown, good, mask, unconverged = c.x, c.shown[0], c.good[0], c.diverged[0], c.unreached[0]
+    norm, label = c.norm, c.label
     ax.plot(xa[good], shown[good], "-o", color="#1f77b4", ms=4, lw=1.6, zorder=3)
     ax.set_ylabel(label)
     if isinstance(norm, LogNorm):
