@@ -35,7 +35,6 @@ from descend._loop import (
     gradient_noise,
     judge,
     norm_bound,
-    optimizer_arguments,
     optimizer_class,
     optimizer_options,
 )
@@ -43,7 +42,7 @@ from descend.checks import count, optional_seed, positive
 from descend.methods import Descent, Objective, Step, Stop, scheduled_lr
 from descend.result import Result, Status
 
-__all__ = ["accepted_options", "minimize"]
+__all__ = ["minimize"]
 
 TensorFn = Callable[[Tensor], Tensor]
 Update = Callable[[Tensor, float, Tensor, Tensor, int], Step]
@@ -282,13 +281,3 @@ def minimize(
 
         extra = {"method": descent}
     return _run(obj, start, update, steps, tol, add_noise, extra, bound, progress)
-
-
-def accepted_options(method: Any) -> set[str]:
-    """The option names ``minimize`` accepts for ``method`` (besides steps, tol, schedule, noise, seed)."""
-    resolved = optimizer_class(method)
-    if resolved is not None:
-        return set(optimizer_arguments(resolved[0]))
-    if not isinstance(method, str):
-        raise TypeError(f"Invalid method: {method!r}; expected a method name or an optimizer class")
-    return {"lr", "line_search", "max_norm"} | methods.options_of(method)

@@ -37,6 +37,7 @@ __all__ = [
     "parse_options",
     "parse_value",
     "resolve_optimizer",
+    "settings",
 ]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
@@ -196,6 +197,18 @@ def _optimizer(text: str, name: str, options: dict[str, Any], extras: set[str]) 
     return Choice(text, name.lower(), options, cls, kwargs)
 
 
+def settings(name: str) -> set[str]:
+    """The settings the optimizer or method ``name`` takes (empty for a name it is not)."""
+    from descend import methods, optim
+    from descend._loop import optimizer_arguments
+
+    if name.lower() in optim.names():
+        return set(optimizer_arguments(optim.resolve(name)[0]))
+    if methods.split(name) is not None:
+        return methods.options_of(name) | {"lr"}
+    return set()
+
+
 def optimizer(text: str, *, extras: set[str] = frozenset()) -> Choice:
     """A spec naming a :mod:`descend.optim` optimizer (``adam``, ``momentum``, ...), its settings checked
     against the class (names, kinds, and the class's own validation). Settings named in ``extras`` are
@@ -219,7 +232,7 @@ def method(text: str, *, extras: set[str] = frozenset()) -> Choice:
             *(f"{n}-{s}" for n in ("gd", "newton") for s in methods.SEARCHES),
         ]
         raise unknown("optimizer", name, known)
-    allowed = methods.options_of(name) | {"lr"}
+    allowed = settings(name)
     own = {k: v for k, v in options.items() if k not in extras}
     for key in own:
         if key not in allowed:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from descend import optim
-from descend._loop import optimizer_arguments
 from descend._sweep import SweepResult, TheoryCheck, check_theory, sweep
 from descend.checks import choice, integer, positive, unknown
 from descend.functions import Function
@@ -97,7 +96,7 @@ def prepare(
         if extra:
             raise ValueError(f"Invalid setting of gd: {extra[0]!r}; gradient descent takes only lr")
     elif method in optim.names():
-        takes = optimizer_arguments(optim.resolve(method)[0])
+        takes = spec.settings(method)
         for axis in values:
             if axis not in takes:
                 raise unknown(f"hyperparameter of {method} to sweep", axis, sorted(takes))

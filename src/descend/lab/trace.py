@@ -116,7 +116,7 @@ def prepare(
     traces = []
     for text in specs:
         name_, own = spec.parse(text)
-        takes = _takes(name_)
+        takes = spec.settings(name_)
         mine = {k: v for k, v in shared.items() if k in takes and k not in own}
         used |= set(mine)
         choice = spec.method(spec.format(name_, {**mine, **own}))
@@ -125,17 +125,6 @@ def prepare(
     if unused:
         raise ValueError(f"Invalid option {unused[0]!r}: no optimizer given takes it")
     return Plan(f, start_point(f, start), steps, traces, noise, seed, tol)
-
-
-def _takes(name: str) -> set[str]:
-    """The settings the method ``name`` takes (an unknown name is left for :func:`spec.method` to report)."""
-    from descend._loop import optimizer_arguments
-
-    if name.lower() in optim.names():
-        return set(optimizer_arguments(optim.resolve(name)[0]))
-    if methods.split(name) is not None:
-        return methods.options_of(name) | {"lr"}
-    return set()
 
 
 def _uses_lr(name: str, options: Mapping[str, Any]) -> bool:
