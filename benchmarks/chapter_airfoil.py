@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/chapter_airfoil.py PATH/airfoil_self_noise.dat [--seeds N]
 
-Each run is the one :data:`descend.experiments.CHAPTER_RUNS` lists (the book's hyperparameters), trained
+Each run is the one :data:`descend.lab.airfoil.CHAPTER_RUNS` lists (the book's hyperparameters), trained
 with seeds 0..N-1 (initialization and minibatch order); the loss is the chapter's, mean((ŷ − y)²/2) over
 the 1500 training rows at the end of training. Prints a Markdown table: median, min and max over seeds.
 """
@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from descend.experiments import CHAPTER_RUNS, chapter_runs
+from descend.lab.airfoil import CHAPTER_RUNS, chapter_runs
 
 
 def main() -> None:

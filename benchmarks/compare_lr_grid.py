@@ -13,7 +13,7 @@ import math
 import sys
 import time
 
-from descend.compare import DEFAULT_OPTIMIZERS, TASKS, compare
+from descend.lab.compare import DEFAULT_OPTIMIZERS, TASKS, compare
 
 GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 SEEDS = (0, 1)
@@ -30,7 +30,7 @@ def search(task: str) -> dict[str, float]:
         losses = []
         for lr in GRID:
             result = compare(task, [name], lrs={name: lr}, seeds=SEEDS, progress=False)
-            row = result.summary_rows()[0]
+            row = result.rows[0]
             loss = row.get("test_loss", row.get("train_loss"))
             losses.append(loss if row["status"] == "ok" and math.isfinite(loss) else math.inf)
         k = min(range(len(GRID)), key=lambda i: losses[i])

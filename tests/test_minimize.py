@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import descend
-from descend import functions, optim, schedules
-from descend.minimize import minimize
+from descend import functions, minimize, optim, schedules
 
 C = 0.15 * math.pi
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
@@ -102,21 +104,23 @@ def test_save_is_atomic_and_checks_the_suffix(tmp_path, monkeypatch):
     fig = plot.momentum_weights()
     assert plot.save(fig, target) == target
     first = target.read_bytes()
-    with pytest.raises(ValueError, match=r"fig\.jpeg"):
-        plot.save(fig, tmp_path / "fig.jpeg")
+    with pytest.raises(ValueError, match=r"fig\.txt"):
+        plot.save(fig, tmp_path / "fig.txt")
+    assert plot.save(fig, tmp_path / "fig.jpeg").read_bytes()[:2] == b"\xff\xd8"  # any format it writes
+    (tmp_path / "fig.jpeg").unlink()
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(plot.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         plot.save(plot.rmsprop_weights(), target)
     monkeypatch.undo()
     assert target.read_bytes() == first  # the old figure is intact
     assert [p.name for p in target.parent.iterdir()] == ["fig.png"]  # no temporary left behind
     assert plot.render(fig, "svg").lstrip().startswith(b"<?xml")
-    with pytest.raises(ValueError, match="jpg"):
-        plot.render(fig, "jpg")
+    with pytest.raises(ValueError, match="txt"):
+        plot.render(fig, "txt")
 
 
 def test_curve_draws_the_iterates_on_the_function():
@@ -238,8 +242,10 @@ def test_schedules_and_loss_curves_draw_the_values():
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "seconds"
     np.testing.assert_allclose(ax.get_lines()[0].get_xydata(), [[0.0, 2.0], [1.5, 1.0]])
     with pytest.raises(ValueError, match="sgd"):
-        plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]})
-    assert plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]}, log_y=False).axes[0].get_yscale() == "linear"
+        plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]}, log_y=True)
+    assert plot.loss_curves({"sgd": [(0, 1.0), (1, 0.0)]}).axes[0].get_yscale() == "linear"  # a zero: linear
+    empty = plot.loss_curves({"sgd": np.zeros((0, 2)), "adam": [(0, 1.0), (1, 0.5)]}).axes[0]
+    assert [line.get_label() for line in empty.get_lines()] == ["sgd (no finite values)", "adam"]
 
 
 def test_convexity_titles_and_shading():
@@ -268,3 +274,111 @@ def test_figures_stay_out_of_pyplot_state():
     fig = plot.contour(functions.get("booth"))
     assert plt.get_fignums() == before  # built without pyplot: nothing to close, nothing leaks
     assert plot.render(fig, "png")[:8] == PNG_SIGNATURE
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Telling lines apart, maps that say something
+
+
+def _look(line) -> tuple:
+    return (matplotlib.colors.to_hex(line.get_color()), str(line.get_linestyle()), line.get_marker())
+
+
+def test_twenty_lines_are_told_apart_by_colour_dash_and_marker():
+    looks = [tuple(sorted((k, str(v)) for k, v in plot.style(k).items())) for k in range(20)]
+    assert len(set(looks)) == 20
+    curves = {f"optimizer {k}": [(0, 1.0 + k), (1, 0.5 + k)] for k in range(20)}
+    fig = plot.loss_curves(curves)
+    lines = fig.axes[0].get_lines()
+    assert len({_look(line) for line in lines}) == 20
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == list(curves)
+    assert len({_look(h) for h in legend.legend_handles}) == 20  # the legend's entries differ as the lines do
+    # the first two (sgd and momentum in the chapter's order) and the ninth (yogi) share no colour
+    assert len({plot.style(k)["color"] for k in (0, 1, 8)}) == 3
+
+
+def test_a_sweep_of_a_function_with_negative_values_spans_its_colours():
+    f = functions.get("styblinski_tang")  # minimum −78.33: every final value is negative
+    lrs = np.linspace(0.001, 0.1, 30)
+    betas = np.linspace(0.0, 0.9, 10)
+    lr, beta = np.meshgrid(lrs, betas)
+    x = torch.tensor([[-4.0, 4.0]], dtype=torch.float64).repeat(lr.size, 1)
+    v = torch.zeros_like(x)
+    lr_t, beta_t = torch.tensor(lr.ravel())[:, None], torch.tensor(beta.ravel())[:, None]
+    for _ in range(60):
+        xg = x.requires_grad_(True)
+        (g,) = torch.autograd.grad(f(xg).sum(), xg)
+        x = x.detach()
+        v = beta_t * v + g
+        x = x - lr_t * v
+    final = f(x).detach().numpy()
+    assert (final[np.isfinite(final)] < 0).all()
+    fig = plot.sweep_map(lr.ravel(), beta.ravel(), final, fstar=f.fmin)
+    mesh = fig.axes[0].collections[0]
+    drawn = mesh.get_array().compressed()
+    gap = final[np.isfinite(final)] - f.fmin
+    # the data drawn is f − f*, and the colour scale covers all of it
+    np.testing.assert_allclose(np.sort(drawn), np.sort(np.clip(gap, gap[gap > 0].min(), None)))
+    assert mesh.norm.vmin == pytest.approx(drawn.min()) and mesh.norm.vmax == pytest.approx(drawn.max())
+    assert drawn.max() / drawn.min() > 10
+    colours = {tuple(np.round(c, 3)) for c in mesh.cmap(mesh.norm(drawn))}
+    assert len(colours) > 20
+    assert "f − f*" in fig.axes[1].get_ylabel()
+    # without a known minimum: a linear scale that fits the (negative) values
+    plain = plot.sweep_map(lr.ravel(), beta.ravel(), final).axes[0].collections[0]
+    assert not isinstance(plain.norm, LogNorm)
+    assert plain.norm.vmin == pytest.approx(np.nanmin(final)) and plain.norm.vmax == pytest.approx(
+        np.nanmax(final)
+    )
+
+
+def test_a_sweep_of_one_hyperparameter_is_a_line():
+    lrs = np.linspace(0.05, 1.2, 24)
+    final = np.where(lrs < 1.0, 10.0 * np.abs(1 - 2 * lrs) ** 40 + 1e-12, np.inf)
+    fig = plot.sweep_map(lrs, None, final, x_name="lr", boundary={"η = 1": 1.0})
+    ax = fig.axes
+    assert len(ax) == 1  # no colour bar, no empty heat map
+    (curve, marks, edge) = ax[0].get_lines()
+    np.testing.assert_allclose(curve.get_xdata(), lrs[lrs < 1.0])
+    assert ax[0].get_yscale() == "log" and len(marks.get_xdata()) == int((lrs >= 1.0).sum())
+    assert list(edge.get_xdata()) == [1.0, 1.0]
+    assert {t.get_text() for t in ax[0].get_legend().get_texts()} >= {"diverged (marked on top)", "η = 1"}
+
+
+def test_a_steps_map_where_no_run_reached_the_tolerance_says_so():
+    steps = np.full((3, 4), np.inf)
+    fig = plot.sweep_map([0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.9], steps, kind="steps", note="no run got there")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no run got there"]
+    assert len(fig.axes) == 1  # no colour bar without colours
+    fig = plot.sweep_map([0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.9], steps, kind="steps")
+    assert fig.axes[0].texts[0].get_text() == "no run reached the tolerance"
+
+
+def test_a_path_can_be_drawn_so_that_another_on_top_of_it_shows():
+    f = functions.get("ill_conditioned")
+    path = gd_path(f, [-5.0, -2.0], 0.4, 10)
+    styles = {
+        "under": {"lw": 6.0, "alpha": 0.4},
+        "over": {"linestyle": "--", "color": "#000000", "zorder": 9},
+    }
+    ax = plot.contour(f, {"under": path, "over": path}, styles=styles).axes[0]
+    under = next(line for line in ax.get_lines() if line.get_label().startswith("under"))
+    over = next(line for line in ax.get_lines() if line.get_label().startswith("over"))
+    assert (
+        under.get_linewidth() == 6.0
+        and over.get_linestyle() == "--"
+        and over.get_zorder() > under.get_zorder()
+    )
+    with pytest.raises(ValueError, match="Invalid style of path 'under': 'width'"):
+        plot.contour(f, {"under": path}, styles={"under": {"width": 3}})
+
+
+def test_figures_keep_the_command_that_made_them(tmp_path):
+    from PIL import Image
+
+    fig = plot.momentum_weights()
+    png = plot.save(fig, tmp_path / "w.png", metadata={"Description": "descend trace quadratic -o gd"})
+    assert Image.open(png).text["Description"] == "descend trace quadratic -o gd"
+    svg = plot.save(fig, tmp_path / "w.svg", metadata={"Description": "descend trace quadratic -o gd"})
+    assert "descend trace quadratic -o gd" in svg.read_text()

@@ -8,10 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from descend import analysis, functions, optim
+from descend import SweepResult, analysis, functions, minimize, optim, sweep
 from descend.cli import main
-from descend.minimize import minimize
-from descend.sweep import SweepResult, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -194,4 +192,11 @@ def test_sweep_command_writes_a_map(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(PNG)
-    assert "72 runs" in result.output and "diverged" in result.output
+    header, _, row, *_ = result.output.splitlines()
+    assert header.split()[:7] == ["optimizer", "runs", "steps", "seconds", "reached", "tol", "diverged"]
+    _, runs, steps, _, _, diverged, *_ = row.split()
+    assert (runs, steps) == ("72", "100")
+    r = sweep(functions.get("ill_conditioned"), [-5.0, -2.0], "momentum", steps=100,
+              lr=torch.linspace(0.02, 1.2, 12, dtype=torch.float64),
+              momentum=torch.linspace(0, 0.9, 6, dtype=torch.float64))  # fmt: skip
+    assert int(r.diverged.sum()) > 0 and diverged == str(int(r.diverged.sum()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from descend import data
-from descend.train import History, NonFiniteLossError, accuracy, evaluate, fit, squared_loss
+from descend.train import FitConfig, History, NonFiniteLossError, accuracy, evaluate, fit, squared_loss
 
 
 def linear_problem(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,6 +237,94 @@ def test_resume_refuses_a_checkpoint_from_different_settings(tmp_path):
                   checkpoint=path, resume=True)  # fmt: skip
 
 
+def test_resume_with_another_optimizer_class_is_refused_before_the_model_is_touched(tmp_path):
+    from descend import optim
+
+    x, y = linear_problem(16)
+    path = tmp_path / "c.pt"
+    model = linear_model()
+    quiet_fit(model, optim.Adam(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=4, checkpoint=path)
+    other = linear_model(seed=5)
+    before = [p.detach().clone() for p in other.parameters()]
+    for opt in (torch.optim.SGD(other.parameters(), lr=0.1), torch.optim.Adam(other.parameters(), lr=0.1)):
+        state = json.dumps(opt.state_dict(), default=str)
+        refused = r"written by the optimizer descend\.optim\..*Adam, this call has torch\.optim\..*(SGD|Adam)"
+        with pytest.raises(ValueError, match=refused):
+            quiet_fit(other, opt, (x, y), epochs=2, batch_size=4, checkpoint=path, resume=True)
+        assert json.dumps(opt.state_dict(), default=str) == state
+    assert all(torch.equal(p, q) for p, q in zip(other.parameters(), before, strict=True))
+    # the same class resumes
+    history = quiet_fit(other, optim.Adam(other.parameters(), lr=0.1), (x, y), epochs=2, batch_size=4,
+                        checkpoint=path, resume=True)  # fmt: skip
+    assert history.status == "finished" and history.final("epoch") == 2
+
+
+def test_resume_into_another_model_is_refused_before_anything_is_loaded(tmp_path):
+    x, y = linear_problem(16)
+    path = tmp_path / "c.pt"
+    model = linear_model()
+    quiet_fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=4, checkpoint=path
+    )
+    wide = nn.Sequential(nn.Linear(3, 1))
+    before = [p.detach().clone() for p in wide.parameters()]
+    with pytest.raises(ValueError, match="holds another model"):
+        quiet_fit(wide, torch.optim.SGD(wide.parameters(), lr=0.1), (x, y), epochs=2, batch_size=4,
+                  checkpoint=path, resume=True)  # fmt: skip
+    assert all(torch.equal(p, q) for p, q in zip(wide.parameters(), before, strict=True))
+
+
+def test_a_killed_write_leaves_a_part_file_that_the_next_start_removes(tmp_path):
+    import os
+
+    from descend.files import replacing
+
+    x, y = linear_problem(16)
+    path = tmp_path / "run.ckpt"
+    model = linear_model()
+    quiet_fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=4, checkpoint=path
+    )
+    # a write killed half way: the temporary file stays (os._exit skips every cleanup)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies at once
+        with replacing(path) as handle:
+            handle.write(b"half a checkpoint")
+            handle.flush()
+            os._exit(0)
+    os.waitpid(pid, 0)
+    (tmp_path / "other.txt.part").write_text("not ours")
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part"))
+    assert len(leftovers) == 2 and leftovers[0].startswith(".run.ckpt.")
+    history = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2, batch_size=4,
+                        checkpoint=path, resume=True)  # fmt: skip
+    assert history.status == "finished"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.txt.part", "run.ckpt"]
+
+
+def test_settings_are_a_typed_frozen_configuration():
+    cfg = FitConfig(epochs=2, batch_size=4, eval_every=8)
+    with pytest.raises(TypeError, match="epoch"):
+        FitConfig(epoch=2, batch_size=4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    with pytest.raises(TypeError, match=r"Invalid setting: 'epoch'; did you mean epochs\?"):
+        fit(linear_model(), squared_loss, torch.optim.SGD(linear_model().parameters(), lr=0.1),
+            linear_problem(16), epoch=1, batch_size=4)  # fmt: skip
+    x, y = linear_problem(16)
+    model = linear_model()
+    given = fit(model, squared_loss, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), cfg, progress=False)
+    model = linear_model()
+    spelled = quiet_fit(model, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2, batch_size=4,
+                        eval_every=8)  # fmt: skip
+    assert given["train_loss"] == spelled["train_loss"] and given["examples"] == [0, 8, 16, 24, 32]
+    # keywords replace the configuration's fields
+    model = linear_model()
+    more = fit(model, squared_loss, torch.optim.SGD(model.parameters(), lr=0.1), (x, y), cfg, epochs=3,
+               progress=False)  # fmt: skip
+    assert more.final("epoch") == 3
+
+
 # ------------------------------------------------------------------------------------- non-finite
 
 
@@ -250,7 +339,7 @@ def diverging(on_nonfinite: str = "stop", eval_every: int = 8):
 
 def test_non_finite_loss_at_an_evaluation_stops_and_keeps_the_history():
     _, history = diverging(eval_every=8)
-    assert history.status == "non-finite" and not history.ok
+    assert history.status == "diverged" and not history.ok
     assert history.message.startswith(
         f"non-finite loss at the evaluation after update {history.final('step')}"
     )
@@ -262,7 +351,7 @@ def test_non_finite_loss_at_an_evaluation_stops_and_keeps_the_history():
 
 def test_non_finite_minibatch_loss_stops_before_the_update():
     model, history = diverging(eval_every=10**9)
-    assert history.status == "non-finite"
+    assert history.status == "diverged"
     assert "non-finite training loss" in history.message and "before that update" in history.message
     assert len(history) == 1 and math.isfinite(history.final("train_loss"))  # only the initial model
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -273,7 +362,7 @@ def test_non_finite_loss_can_raise_with_the_history():
     with pytest.raises(NonFiniteLossError, match="non-finite") as info:
         diverging("raise")
     assert without_seconds(info.value.history) == without_seconds(stopped)
-    assert info.value.history.status == "non-finite"
+    assert info.value.history.status == "diverged"
 
 
 # ------------------------------------------------------------------------------------ classification

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import torch
 
+from descend.checks import nonnegative
+
 __all__ = [
     "ConvexityReport",
     "NotCriticalWarning",
@@ -320,13 +322,6 @@ def check_convexity(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _radius(radius: Any) -> float:
-    r = float(radius)
-    if not (r >= 0 and math.isfinite(r)):
-        raise ValueError(f"Invalid radius: {radius}; expected a finite radius >= 0")
-    return r
-
-
 def _as_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         if not x.is_floating_point():
@@ -341,7 +336,7 @@ def project_l2_ball(x: Any, radius: float = 1.0, dim: int | None = None) -> torc
     ``dim=None`` treats the whole tensor as one vector (gradient clipping by norm); an int projects each
     slice along that dimension separately.
     """
-    x, r = _as_tensor(x), _radius(radius)
+    x, r = _as_tensor(x), nonnegative("radius", radius)
     norm = torch.linalg.vector_norm(x) if dim is None else torch.linalg.vector_norm(x, dim=dim, keepdim=True)
     # Clamping the divisor at the smallest normal number keeps r/‖x‖ finite for subnormal norms.
     tiny = torch.finfo(norm.dtype).tiny
@@ -357,7 +352,7 @@ def project_l1_ball(x: Any, radius: float = 1.0, dim: int | None = None) -> torc
 
     ``dim=None`` treats the whole tensor as one vector; an int projects each slice along that dimension.
     """
-    x, r = _as_tensor(x), _radius(radius)
+    x, r = _as_tensor(x), nonnegative("radius", radius)
     if dim is None:
         return project_l1_ball(x.reshape(1, -1), r, dim=1).reshape(x.shape)
     v = x.movedim(dim, -1)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from descend.checks import integer
 from descend.files import atomic_write, replacing
 
 __all__ = [
@@ -277,15 +278,6 @@ def _standardize(a: np.ndarray, what: str) -> np.ndarray:
     return (a - a.mean(axis=0)) / std
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"Invalid {name}: {value!r}; expected an integer")
-    if value < low or (high is not None and value > high):
-        bound = f"{low} <= {name} <= {high}" if high is not None else f"{name} >= {low}"
-        raise ValueError(f"Invalid {name}: {value}; expected {bound}")
-    return int(value)
-
-
 def airfoil(
     path: str | os.PathLike[str],
     n: int = 1500,
@@ -317,7 +309,7 @@ def airfoil(
             file and what is wrong).
         DownloadError: a URL could not be downloaded.
     """
-    n = _check_int("n", n, 1)
+    n = integer("n", n, minimum=1)
     if _is_url(path):
         expected = sha1 if sha1 is not None else AIRFOIL_SHA1
         file = _cached(str(path), ("sha1", expected), None if cache is None else Path(cache))
@@ -362,8 +354,8 @@ def linear_synthetic(
     Returns:
         ``(X, y)``: float32 tensors of shapes ``(n, d)`` and ``(n,)``.
     """
-    n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
+    n = integer("n", n, minimum=1)
+    seed = integer("seed", seed, minimum=0)
     w_t = torch.as_tensor(w, dtype=torch.float32).reshape(-1)
     if w_t.numel() == 0:
         raise ValueError(f"Invalid w: {w!r}; expected at least one weight")
@@ -381,7 +373,7 @@ def linear_synthetic(
 def _split(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"Invalid test_size: {test_size}; expected 0 < test_size < 1")
-    seed = _check_int("seed", seed, 0)
+    seed = integer("seed", seed, minimum=0)
     n_test = max(1, round(n * test_size))
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])

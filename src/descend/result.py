@@ -1,11 +1,43 @@
-"""The one result type of every search and minimizer (scipy's ``OptimizeResult``, typed)."""
+"""The one result type of every search and minimizer (scipy's ``OptimizeResult``, typed), and the one
+status every run ends with: a search, a minimization, each row of a sweep, a training run.
+
+============  ========  ===============================================================================
+status        success   meaning
+============  ========  ===============================================================================
+converged     yes       met the tolerance it was given (a gradient norm, a bracket width)
+finished      yes       ran every step or epoch it was given, with finite values (no tolerance asked)
+max_steps     no        stopped at its limit of steps before meeting the tolerance
+diverged      no        a value became NaN or infinite, or the iterate ran beyond ``max_norm``
+failed        no        the method could not go on (a singular Hessian, a line search that found no step)
+running       no        not over yet (a checkpoint's copy of a training run)
+============  ========  ===============================================================================
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+__all__ = ["Result", "Status"]
+
+
+class Status(enum.StrEnum):
+    """How a run ended (see the module docstring); equal to its text: ``Status.DIVERGED == "diverged"``."""
+
+    CONVERGED = "converged"
+    FINISHED = "finished"
+    MAX_STEPS = "max_steps"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    RUNNING = "running"
+
+    @property
+    def success(self) -> bool:
+        """Whether a run that ended so did what it was asked: converged, or finished with finite values."""
+        return self in (Status.CONVERGED, Status.FINISHED)
 
 
 @dataclass
@@ -26,6 +58,7 @@ class Result:
         values: the objective at each iterate (minimizers only).
         grad_norms: the gradient norm at each iterate (minimizers only).
         extra: anything else a method reports (bracket ends, the accepted step's derivative, ...).
+        status: how the run ended (:class:`Status`); by default ``converged`` for a success, else ``failed``.
     """
 
     x: Any
@@ -40,6 +73,13 @@ class Result:
     values: torch.Tensor | None = None
     grad_norms: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    status: Status | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            self.status = Status.CONVERGED if self.success else Status.FAILED
+        elif self.status.success != bool(self.success):
+            raise ValueError(f"Invalid status: {self.status!r} with success={self.success}")
 
     def __repr__(self) -> str:
         def show(v: Any) -> str:
@@ -49,4 +89,4 @@ class Result:
 
         names = ["x", "fun", "nit", "nfev", "njev", "nhev", "success", "message"]
         body = ", ".join(f"{n}={show(getattr(self, n))}" for n in names)
-        return f"Result({body})"
+        return f"Result({body}, status={str(self.status)!r})"

@@ -1,4 +1,5 @@
-"""`descend compare`: every optimizer in the report, divergence reported, the rerun command reproduces."""
+"""`descend compare` (descend.lab.compare): every optimizer in the report, divergence reported, the rerun
+command reproduces, optimizers written as specs, evaluation often enough to draw a curve."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import math
 import re
 import shlex
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from descend.cli import main
-from descend.compare import DEFAULT_LR, DEFAULT_OPTIMIZERS, TASKS, compare, default_out, parse_assignment
+from descend.cli.reports import _assignment
+from descend.lab.compare import DEFAULT_LR, DEFAULT_OPTIMIZERS, TASKS, compare
 from test_report import decode_images
 
 FIGURES = {"loss_vs_epoch", "test_loss_vs_epoch", "loss_vs_seconds", "accuracy_vs_epoch", "lr_vs_epoch"}
@@ -95,6 +96,12 @@ def test_rerun_command_reproduces(tmp_path):
     config = json.loads((first / "config.json").read_text())
     assert config["optimizers"]["adam"] == {"lr": 0.005, "betas": [0.8, 0.99]}
     assert config["optimizers"]["nesterov"] == {"momentum": 0.9, "nesterov": True, "lr": 0.3}
+    # what was given is recorded as given
+    assert config["given"] == {
+        "optimizers": ["adam", "nesterov"],
+        "lr": {"adam": 0.005},
+        "options": {"adam": {"betas": [0.8, 0.99]}},
+    }
     assert config["seeds"] == [4]
     command = (first / "command.txt").read_text().strip()
     assert command == config["command"]
@@ -111,29 +118,54 @@ def test_rerun_command_reproduces(tmp_path):
 
 def test_diverged_optimizer_is_reported_not_raised(tmp_path):
     result = compare("diabetes", ["sgd", "adam"], lrs={"sgd": 1e6}, epochs=2, seeds=[0, 1], progress=False)
-    rows = {r["optimizer"]: r for r in result.summary_rows()}
+    rows = {r["optimizer"]: r for r in result.rows}
     assert rows["sgd"]["status"] == "diverged (2/2)"
     assert math.isnan(rows["sgd"]["test_loss"])
     assert rows["adam"]["status"] == "ok" and math.isfinite(rows["adam"]["test_loss"])
-    assert all(r["status"] == "diverged" and "non-finite" in r["message"] for r in result.run_rows()[:1])
+    assert all(r["status"] == "diverged" and "non-finite" in r["message"] for r in result.tables["runs"][:1])
     written = result.write(tmp_path / "rep")
     assert "diverged (2/2)" in written["html"].read_text()
     assert "diverged" in result.table()
 
 
-def test_parse_assignment():
-    assert parse_assignment("Adam=0.001") == ("adam", "lr", 0.001)
-    assert parse_assignment("adam.betas=0.9,0.99") == ("adam", "betas", (0.9, 0.99))
-    assert parse_assignment("sgd.nesterov=true") == ("sgd", "nesterov", True)
-    assert parse_assignment("rmsprop.alpha=1e-1") == ("rmsprop", "alpha", 0.1)
-    assert parse_assignment("adagrad.initial_accumulator_value=1") == (
+def test_lr_and_set_take_python_literals():
+    assert _assignment("Adam=0.001", "--lr") == ("adam", "lr", 0.001)
+    assert _assignment("adam.betas=(0.9,0.99)", "--set") == ("adam", "betas", (0.9, 0.99))
+    assert _assignment("adam.betas=0.9,0.99", "--set") == ("adam", "betas", (0.9, 0.99))
+    assert _assignment("sgd.nesterov=true", "--set") == ("sgd", "nesterov", True)
+    assert _assignment("rmsprop.alpha=1e-1", "--set") == ("rmsprop", "alpha", 0.1)
+    assert _assignment("adagrad.initial_accumulator_value=1", "--set") == (
         "adagrad",
         "initial_accumulator_value",
         1,
     )
     for bad in ("adam", "=0.1", "adam=", "adam=fast"):
         with pytest.raises(ValueError, match="Invalid --lr"):
-            parse_assignment(bad)
+            _assignment(bad, "--lr")
+
+
+def test_optimizers_are_specs_and_the_same_name_may_come_twice():
+    result = compare("diabetes", ["adam:lr=0.01,betas=(0.8,0.99)", "adam:lr=0.001", "momentum"], epochs=1,
+                     progress=False)  # fmt: skip
+    assert [r["optimizer"] for r in result.rows] == [
+        "adam:lr=0.01,betas=(0.8,0.99)",
+        "adam:lr=0.001",
+        "momentum",
+    ]
+    opts = result.config["optimizers"]
+    assert opts["adam:lr=0.01,betas=(0.8,0.99)"] == {"lr": 0.01, "betas": [0.8, 0.99]}
+    assert opts["momentum"] == {"momentum": 0.9, "lr": DEFAULT_LR["diabetes"]["momentum"]}
+    assert "-o 'adam:lr=0.01,betas=(0.8,0.99)'" in result.command
+    with pytest.raises(ValueError, match="given twice"):
+        compare("diabetes", ["adam", "adam"], epochs=1, progress=False)
+
+
+def test_airfoil_is_evaluated_every_200_examples_as_the_chapter(tmp_path):
+    path = _airfoil_file(tmp_path)
+    result = compare("airfoil", ["sgd"], data=path, epochs=2, seeds=[0], progress=False)
+    hist = result.histories["sgd"][0]
+    assert hist["examples"] == list(range(0, 3001, 200))  # 16 points, not the 3 of one per epoch
+    assert len(result.tables["runs"]) == 1
 
 
 def test_bad_options_are_usage_errors():
@@ -142,6 +174,8 @@ def test_bad_options_are_usage_errors():
         (["compare", "-o", "lbfgs"], "lbfgs"),
         (["compare", "--lr", "adam=0.1", "-o", "sgd"], "adam"),
         (["compare", "--set", "adam.betas=2,0.9", "-o", "adam"], "beta"),
+        (["compare", "-o", "adam:betas=(2,0.9)"], "beta"),
+        (["compare", "-o", "adam:foo=1"], "foo"),
         (["compare", "--task", "mnist"], "mnist"),
         (["compare", "--task", "airfoil"], "--data"),
         (["compare", "--device", "tpu"], "tpu"),
@@ -153,31 +187,28 @@ def test_bad_options_are_usage_errors():
         assert word in result.output, (args, result.output)
 
 
-def test_default_out_is_unique(tmp_path):
-    now = datetime(2024, 5, 6, 7, 8, 9)
-    first = default_out(now, tmp_path)
-    assert first.name == "descend-report-20240506-070809"
-    first.mkdir()
-    assert default_out(now, tmp_path).name == "descend-report-20240506-070809-2"
-
-
 def test_every_task_has_a_default_lr_for_every_optimizer():
     for task in TASKS:
         assert set(DEFAULT_OPTIMIZERS) <= set(DEFAULT_LR[task])
         assert all(lr > 0 for lr in DEFAULT_LR[task].values())
 
 
-def test_airfoil_task_takes_the_chapters_hyperparameters(tmp_path):
+def _airfoil_file(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     table = rng.normal(size=(1503, 6))
     table[:, 5] = table[:, :5] @ np.array([0.5, -0.3, 0.2, 0.1, -0.4]) + 0.5 * rng.normal(size=1503)
     path = tmp_path / "airfoil.dat"
     path.write_text("".join("\t".join(f"{v:.6f}" for v in row) + "\r\n" for row in table))
+    return path
+
+
+def test_airfoil_task_takes_the_chapters_hyperparameters(tmp_path):
+    path = _airfoil_file(tmp_path)
     result = compare("airfoil", ["adadelta", "rmsprop"], data=path, epochs=1, seeds=[0], progress=False)
-    assert result.optimizers["adadelta"] == {"lr": 1.0, "rho": 0.9, "eps": 1e-5}
-    assert result.optimizers["rmsprop"] == {"lr": 0.01, "alpha": 0.9, "eps": 0.0, "eps_root": 1e-6}
+    assert result.config["optimizers"]["adadelta"] == {"lr": 1.0, "rho": 0.9, "eps": 1e-5}
+    assert result.config["optimizers"]["rmsprop"] == {"lr": 0.01, "alpha": 0.9, "eps": 0.0, "eps_root": 1e-6}
     assert "--set rmsprop.eps_root=1e-06" in result.command
-    rows = result.summary_rows()
+    rows = result.rows
     assert [r["status"] for r in rows] == ["ok", "ok"]
     assert all(r["train_loss"] < result.histories[r["optimizer"]][0].records[0]["train_loss"] for r in rows)
     with pytest.raises(ValueError, match="embedded data"):

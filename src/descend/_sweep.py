@@ -9,17 +9,21 @@ an iteration is
     G = \nabla_X \textstyle\sum_i f(X_i) \quad(\text{one backward pass}), \qquad
     X, S \leftarrow \mathrm{rule}(X, G, S, h(t)),
 
-where ``rule`` and ``h`` are the optimizer's own :meth:`~descend.optim.Optimizer.rule` and
-:meth:`~descend.optim.Optimizer.scalars` (the same code that steps a single parameter), evaluated on
-tensors, and ``"gd"`` is :math:`X \leftarrow X - \eta G`. ``f`` must broadcast over leading dimensions
-(``f(X)`` of shape (K,), as every :mod:`descend.functions` entry does). Rows never mix, so row i is the run
-``minimize(f, x0, method, steps, tol, **result.row(i))``, to rounding in the last place.
+where ``rule`` and ``h`` are the optimizer class's own ``rule`` and ``scalars`` (the same code that steps a
+single parameter), evaluated on tensors, and ``"gd"`` is :math:`X \leftarrow X - \eta G`. ``f`` must
+broadcast over leading dimensions (``f(X)`` of shape (K,), as every :mod:`descend.functions` entry does).
+Rows never mix, so row i is the run ``minimize(f, x0, method, steps, tol, **result.row(i))``, to rounding
+in the last place: a sweep is the batched case of :func:`descend.minimize`'s loop, and every row is judged
+by the same stopping rule.
 
 A row stops (its iterate frozen) when it reaches ``tol`` or stops being finite, exactly where the single run
 would stop; the rest go on. The result records, per row, the final iterate and value (inf or nan where the
 run diverged), and the steps it took to reach ``steps_tol``: the first k with f(x_k) − f* ≤ steps_tol when
 the minimum f* is known (``fstar``, or a catalogue function's ``fmin``), else the first k with
 ‖∇f(x_k)‖ ≤ steps_tol; inf where it never did. That is the colour of a sweep map.
+
+On a quadratic, :func:`check_theory` holds a heavy-ball sweep against the theory of
+:mod:`descend.analysis`: a run converges when ηλ < 2 + 2β for every Hessian eigenvalue λ.
 
 >>> import torch
 >>> from descend import functions, sweep
@@ -33,7 +37,6 @@ the minimum f* is known (``fstar``, or a catalogue function's ``fmin``), else th
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,21 +45,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.checks import count, positive
-from descend.minimize import (
-    _schedule,
-    _seed,
-    _tol,
+from descend._loop import (
+    CONVERGED,
+    GOING,
     as_start,
     gradient_noise,
+    judge,
+    norm_bound,
     optimizer_class,
     optimizer_options,
-    scheduled_lr,
 )
-from descend.optim import Optimizer
-from descend.optim.rule import value
+from descend.checks import count, optional_seed, plain, positive
+from descend.methods import scheduled_lr
+from descend.result import Status
 
-__all__ = ["SweepResult", "heavy_ball_theory", "parse_range", "quadratic_eigenvalues", "sweep"]
+__all__ = ["SweepResult", "TheoryCheck", "check_theory", "quadratic_eigenvalues", "sweep"]
 
 TensorFn = Callable[[Tensor], Tensor]
 
@@ -79,6 +82,7 @@ class SweepResult:
         steps_to_tol: the first step k where the row reached ``steps_tol`` (see the module docstring), or inf.
         method: the method swept; steps: the most iterations; fstar: the minimum used for ``steps_to_tol``.
         options: the fixed options shared by every row.
+        tol: the gradient-norm tolerance the rows stopped at (None: they ran every step).
     """
 
     grid: dict[str, Tensor]
@@ -94,9 +98,23 @@ class SweepResult:
     fstar: float | None
     steps_tol: float
     options: dict[str, Any] = field(default_factory=dict)
+    tol: float | None = None
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def status(self) -> list[Status]:
+        """How each row ended (the :class:`descend.result.Status` its single run reports)."""
+        out = []
+        for bad, ok in zip(self.diverged.tolist(), self.success.tolist(), strict=True):
+            if bad:
+                out.append(Status.DIVERGED)
+            elif self.tol is None:
+                out.append(Status.FINISHED)
+            else:
+                out.append(Status.CONVERGED if ok else Status.MAX_STEPS)
+        return out
 
     def row(self, i: int) -> dict[str, Any]:
         """Row i's grid values as keyword arguments for :func:`descend.minimize` (``x0`` as a tensor)."""
@@ -145,10 +163,8 @@ def _is_axis(v: Any) -> bool:
 def _starts(x0: Any) -> tuple[Tensor, bool]:
     """(m, d) starting points, and whether x0 named several (a grid axis)."""
     x = as_start(x0)
-    if x.dim() == 0:
-        return x.reshape(1, 1), False
-    if x.dim() == 1:
-        return x.unsqueeze(0), False
+    if x.dim() <= 1:
+        return x.reshape(1, -1), False
     if x.dim() == 2:
         return x, True
     raise ValueError(f"Invalid x0: shape {tuple(x.shape)}; expected a point (d,) or a list of points (m, d)")
@@ -157,9 +173,9 @@ def _starts(x0: Any) -> tuple[Tensor, bool]:
 def _combinations(axes: dict[str, Tensor], starts: Tensor, several: bool) -> tuple[dict[str, Tensor], Tensor]:
     """Every combination, row-major in the order given (the starting points first): grid and X0."""
     sizes = ([len(starts)] if several else []) + [len(v) for v in axes.values()]
-    index = torch.cartesian_prod(*[torch.arange(n) for n in sizes]).reshape(-1, len(sizes)) if sizes else None
-    if index is None:
+    if not sizes:
         return {}, starts.clone()
+    index = torch.cartesian_prod(*[torch.arange(n) for n in sizes]).reshape(-1, len(sizes))
     cols = list(index.unbind(-1))
     grid: dict[str, Tensor] = {}
     if several:
@@ -190,9 +206,9 @@ class _GD:
 
 
 class _Rule:
-    """An optimizer's rule on a (K, d) parameter with (K, 1) hyperparameters."""
+    """An optimizer class's rule on a (K, d) parameter with (K, 1) hyperparameters."""
 
-    def __init__(self, cls: type[Optimizer], group: dict[str, Any], x: Tensor) -> None:
+    def __init__(self, cls: Any, group: dict[str, Any], x: Tensor) -> None:
         self.cls, self.group = cls, group
         self.state = cls.init_state(x, group)
 
@@ -204,21 +220,22 @@ class _Rule:
             group = dict(group, lr=scheduled_lr(schedule, t, group["lr"] if given else None))
         if group.get("maximize"):
             g = -g
-        step = float(t + 1) if self.cls.counts_steps else 0.0
-        new_x, new_state = self.cls.rule(x, g, self.state, self.cls.scalars(group, step))
+        # update t + 1; an algorithm that counts no steps ignores it
+        new_x, new_state = self.cls.rule(x, g, self.state, self.cls.scalars(group, float(t + 1)))
         self.state = {**self.state, **new_state}
         return new_x
 
 
 def _group(
-    cls: type[Optimizer], fixed: dict[str, Any], axes: dict[str, Tensor], grid: dict[str, Tensor], x: Tensor
-) -> dict[str, Any]:
+    cls: Any, fixed: dict[str, Any], axes: dict[str, Tensor], grid: dict[str, Tensor], x: Tensor
+) -> dict:
     """The hyperparameter group the rule sees: defaults, fixed options, and (K, 1) tensors for the axes.
 
-    Every row's values are validated with the class's own check, so a bad row raises as its single run would.
+    Every row's values are validated by the class itself (an optimizer built on a probe), so a bad row
+    raises as its single run would.
     """
-    probe = cls([torch.zeros(1, requires_grad=True)], **fixed)  # validates the fixed options
-    defaults = dict(probe.defaults)
+    probe = torch.zeros(1, requires_grad=True)
+    defaults = dict(cls([probe], **fixed).defaults)  # validates the fixed options
     betas = "betas" in defaults
     for name in axes:
         if name in _INIT_ONLY:
@@ -229,18 +246,16 @@ def _group(
             raise ValueError(f"Invalid {name}: a switch cannot be swept, run one sweep per setting")
         if name == "betas":
             raise ValueError("Invalid betas: sweep beta1= and beta2= instead")
-    k = len(x)
-    for i in range(k):
-        row = dict(defaults)
-        for name in axes:
-            row[name] = float(grid[name][i])
-        if betas:
-            b1, b2 = row["betas"]
-            row["betas"] = (row.pop("beta1", b1), row.pop("beta2", b2))
-        cls.check(row)
-    group = {name: value(v) for name, v in defaults.items()}
+    seen = set()
+    for i in range(len(x)):
+        row = tuple(float(grid[name][i]) for name in axes)
+        if row in seen:
+            continue
+        seen.add(row)
+        cls([probe], **optimizer_options(cls, {**fixed, **dict(zip(axes, row, strict=True))}))
+    group = {name: plain(v) for name, v in defaults.items()}
     for name in axes:
-        group[name] = grid[name].to(x.dtype).reshape(k, 1)
+        group[name] = grid[name].to(x.dtype).reshape(len(x), 1)
     if betas:
         b1, b2 = group["betas"]
         group["betas"] = (group.pop("beta1", b1), group.pop("beta2", b2))
@@ -289,11 +304,13 @@ def sweep(
     Returns:
         :class:`SweepResult`.
     """
-    steps, tol = count("steps", steps), _tol(tol)
+    steps = count("steps", steps)
+    tol = None if tol is None else positive("tol", tol)
     steps_tol = positive("steps_tol", steps_tol)
     sigma = positive("noise", noise, allow_zero=True)
-    add_noise = gradient_noise(sigma, _seed(seed)) if sigma > 0 else None
-    schedule = _schedule(schedule)
+    add_noise = gradient_noise(sigma, optional_seed("seed", seed)) if sigma > 0 else None
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"Invalid schedule: {schedule!r}; expected a callable step -> learning rate")
     if not callable(f):
         raise TypeError(f"Invalid f: {f!r}; expected a callable of a (K, d) tensor")
     starts, several = _starts(x0)
@@ -302,15 +319,11 @@ def sweep(
     axes = {k: _axis(k, v) for k, v in grid.items() if _is_axis(v)}
     fixed = {k: v for k, v in grid.items() if not _is_axis(v)}
     grid_values, x = _combinations(axes, starts, several)
-    if max_norm is None:
-        bound = torch.full((len(x),), torch.inf, dtype=x.dtype)
-    else:
-        bound = positive("max_norm", max_norm) * torch.linalg.vector_norm(x, dim=-1).clamp(min=1.0)
+    bound = norm_bound(x, max_norm)
     for name, values in grid_values.items():
         if name != "x0":
             grid_values[name] = values.to(x.dtype)
 
-    given_lr = "lr" in grid
     if isinstance(method, str) and method.lower() == "gd":
         extra = sorted(set(grid) - {"lr"})
         if extra:
@@ -321,8 +334,10 @@ def sweep(
         update: Any = _GD(lr)
         name = "gd"
     else:
+        from descend import optim
+
         resolved = optimizer_class(method)
-        if resolved is None or not issubclass(resolved[0], Optimizer):
+        if resolved is None or not issubclass(resolved[0], optim.Optimizer):
             raise TypeError(
                 f"Invalid method: {method!r}; a sweep runs 'gd' or a descend.optim optimizer "
                 "(a class or a short name), whose update rule can act on rows"
@@ -335,42 +350,28 @@ def sweep(
         fstar = getattr(f, "fmin", None)
     elif isinstance(fstar, bool) or not isinstance(fstar, int | float):
         raise TypeError(f"Invalid fstar: {fstar!r}; expected a number or None")
+    loop = _Loop(f, update, steps, tol, add_noise, schedule, "lr" in grid, fstar, steps_tol, bound)
+    return loop.run(x, name, grid_values, fixed, progress)
 
-    return _loop(f, x, update, steps, tol, add_noise, schedule, given_lr, fstar, steps_tol, progress, name,
-                 grid_values, fixed, bound)  # fmt: skip
 
+@dataclass
+class _Loop:
+    f: TensorFn
+    update: Callable[..., Tensor]
+    steps: int
+    tol: float | None
+    add_noise: Callable[[Tensor], Tensor] | None
+    schedule: Callable[[int], Any] | None
+    given_lr: bool
+    fstar: float | None
+    steps_tol: float
+    bound: Tensor
 
-def _loop(
-    f: TensorFn,
-    x: Tensor,
-    update: Callable[..., Tensor],
-    steps: int,
-    tol: float | None,
-    add_noise: Callable[[Tensor], Tensor] | None,
-    schedule: Callable[[int], Any] | None,
-    given_lr: bool,
-    fstar: float | None,
-    steps_tol: float,
-    progress: bool,
-    name: str,
-    grid: dict[str, Tensor],
-    fixed: dict[str, Any],
-    bound: Tensor,
-) -> SweepResult:
-    k = len(x)
-    active = torch.ones(k, dtype=torch.bool)
-    diverged = torch.zeros(k, dtype=torch.bool)
-    nit = torch.full((k,), steps, dtype=torch.int64)
-    reached = torch.full((k,), math.inf, dtype=torch.float64)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc=f"sweep {name} ({k} runs)", unit="step")
-    for t in itertools.count():
+    def gradient(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        k = len(x)
         xg = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            out = f(xg)
+            out = self.f(xg)
             if not isinstance(out, Tensor) or out.shape != (k,):
                 shown = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
                 raise ValueError(
@@ -378,65 +379,68 @@ def _loop(
                     "(f must broadcast over leading dimensions)"
                 )
             (g,) = torch.autograd.grad(out.sum(), xg)
-        fun = out.detach()
-        norm = torch.linalg.vector_norm(g, dim=-1)
-        # A row is done where its single run would stop: not finite, or the gradient within tol.
-        bad = active & ~(torch.isfinite(fun) & torch.isfinite(x).all(-1) & torch.isfinite(g).all(-1))
-        if t > 0:
-            bad |= active & (torch.linalg.vector_norm(x, dim=-1) > bound)
-        done = bad | (active & (norm <= tol)) if tol is not None else bad
-        diverged |= bad
-        nit = torch.where(done, t, nit)
-        active &= ~done
-        hit = (fun - fstar <= steps_tol) if fstar is not None else (norm <= steps_tol)
-        reached = torch.where(hit & torch.isinf(reached), float(t), reached)
-        if t == steps or not bool(active.any()):
-            break
-        if (
-            add_noise is not None
-        ):  # one draw of shape (d,) per step, shared by the rows, as each single run draws it
-            g = g + add_noise(torch.zeros(x.shape[-1:], dtype=x.dtype))
-        new = update(x, g, t, schedule, given_lr)
-        x = torch.where(active.unsqueeze(-1), new, x)
+        return out.detach(), g
+
+    def run(
+        self, x: Tensor, name: str, grid: dict[str, Tensor], fixed: dict[str, Any], progress: bool
+    ) -> SweepResult:
+        k = len(x)
+        active = torch.ones(k, dtype=torch.bool)
+        diverged = torch.zeros(k, dtype=torch.bool)
+        nit = torch.full((k,), self.steps, dtype=torch.int64)
+        reached = torch.full((k,), math.inf, dtype=torch.float64)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(
+                total=self.steps, desc=f"sweep {name} ({k} runs)", unit="step", disable=None, leave=False
+            )
+        t = 0
+        while True:
+            fun, g = self.gradient(x)
+            norm = torch.linalg.vector_norm(g, dim=-1)
+            verdict = judge(x, fun, g, self.tol, self.bound, first=t == 0)
+            done = active & (verdict != GOING)
+            diverged |= done & (verdict != CONVERGED)
+            nit = torch.where(done, t, nit)
+            active &= ~done
+            hit = (fun - self.fstar <= self.steps_tol) if self.fstar is not None else (norm <= self.steps_tol)
+            reached = torch.where(hit & torch.isinf(reached), float(t), reached)
+            if t == self.steps or not bool(active.any()):
+                break
+            if self.add_noise is not None:  # one draw of shape (d,) per step, shared by the rows
+                g = g + self.add_noise(torch.zeros(x.shape[-1:], dtype=x.dtype))
+            new = self.update(x, g, t, self.schedule, self.given_lr)
+            x = torch.where(active.unsqueeze(-1), new, x)
+            t += 1
+            if bar is not None:
+                bar.update(1)
         if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    # A row that stopped on a non-finite gradient or iterate with f still finite reports inf, as diverged.
-    fun = torch.where(diverged & torch.isfinite(fun), torch.inf, fun)
-    success = ~diverged & ((norm <= tol) if tol is not None else torch.ones_like(diverged))
-    return SweepResult(
-        grid=grid, x=x.detach(), fun=fun, grad_norm=norm, diverged=diverged, success=success, nit=nit,
-        steps_to_tol=reached, method=name, steps=steps, fstar=fstar, steps_tol=steps_tol, options=fixed,
-    )  # fmt: skip
+            bar.close()
+        # A row that stopped on a non-finite gradient or iterate with f still finite reports inf, as diverged.
+        fun = torch.where(diverged & torch.isfinite(fun), torch.inf, fun)
+        success = ~diverged & ((norm <= self.tol) if self.tol is not None else torch.ones_like(diverged))
+        return SweepResult(
+            grid=grid,
+            x=x.detach(),
+            fun=fun,
+            grad_norm=norm,
+            diverged=diverged,
+            success=success,
+            nit=nit,
+            steps_to_tol=reached,
+            method=name,
+            steps=self.steps,
+            fstar=self.fstar,
+            steps_tol=self.steps_tol,
+            options=fixed,
+            tol=self.tol,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Theory beside measurement, and the command line's helpers
-
-
-def parse_range(text: str, name: str = "range") -> list[float]:
-    """Grid values from text: ``a:b:n`` (n evenly spaced), ``a:b:n:log`` (geometric) or ``v1,v2,...``."""
-    parts = text.split(":")
-    try:
-        if len(parts) == 1:
-            values = [float(v) for v in text.split(",") if v.strip()]
-        elif len(parts) in (3, 4) and (len(parts) == 3 or parts[3] == "log"):
-            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
-            if n < 1 or (len(parts) == 4 and not (a > 0 and b > 0)):
-                raise ValueError
-            space = torch.logspace if len(parts) == 4 else torch.linspace
-            ends = (math.log10(a), math.log10(b)) if len(parts) == 4 else (a, b)
-            values = space(*ends, n, dtype=torch.float64).tolist()
-        else:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"Invalid {name}: {text!r}; expected a:b:n, a:b:n:log (a, b > 0) or comma-separated values"
-        ) from None
-    if not values:
-        raise ValueError(f"Invalid {name}: {text!r}; expected at least one value")
-    return values
+# Theory beside measurement
 
 
 def quadratic_eigenvalues(f: TensorFn, x0: Any, box: Any = None, samples: int = 3) -> Tensor | None:
@@ -470,21 +474,73 @@ def quadratic_eigenvalues(f: TensorFn, x0: Any, box: Any = None, samples: int = 
     return torch.linalg.eigvalsh(0.5 * (hs[0] + hs[0].T))
 
 
-def heavy_ball_theory(result: SweepResult, eigenvalues: Tensor) -> Tensor | None:
-    """Per row, whether theory predicts convergence (ηλ < 2 + 2β for all λ); None where it does not apply.
+@dataclass
+class TheoryCheck:
+    """A heavy-ball sweep on a quadratic held against theory: per row, whether theory predicts convergence
+    (ηλ < 2 + 2β for every eigenvalue λ) and whether the run converged (stayed finite and ended below
+    f(x0)); cells within two grid steps of the boundary (``near``) may need more steps than the sweep took
+    to show their side, and are left out of ``agreement``."""
 
-    It applies to gradient descent and to SGD with heavy-ball momentum (no Nesterov, dampening or weight
-    decay) with lr swept; momentum is the swept or the fixed value.
-    """
-    from descend.analysis import converges
+    eigenvalues: Tensor
+    momentum: Tensor
+    predicted: Tensor
+    measured: Tensor
+    near: Tensor
 
+    @property
+    def lmax(self) -> float:
+        return float(self.eigenvalues.max())
+
+    @property
+    def agreement(self) -> float:
+        """The fraction of rows away from the boundary where theory and measurement agree."""
+        away = ~self.near
+        if not bool(away.any()):
+            return math.nan
+        return float((self.predicted == self.measured)[away].double().mean())
+
+    def boundary(self, lr_axis: bool, momentum_axis: bool) -> dict[str, Any] | None:
+        """The boundary to draw over a sweep map: β = ηλmax/2 − 1 over (η, β), or η = 2(1 + β)/λmax over η
+        alone (β fixed); None for other axes."""
+        lmax = self.lmax
+        if lr_axis and momentum_axis:
+            return {f"theory: ηλmax = 2 + 2β (λmax = {lmax:.3g})": lambda eta: eta * lmax / 2 - 1}
+        if lr_axis:
+            beta = float(self.momentum[0])
+            return {f"theory: η = 2(1 + β)/λmax = {2 * (1 + beta) / lmax:.3g}": 2 * (1 + beta) / lmax}
+        return None
+
+
+def check_theory(result: SweepResult, f: TensorFn, x0: Any, box: Any = None) -> TheoryCheck | None:
+    """Theory beside a sweep's measurement, where it applies: gradient descent or SGD with heavy-ball
+    momentum (no Nesterov, dampening or weight decay) with lr swept, from one start, on a quadratic with
+    positive curvature. None elsewhere."""
     opts = result.options
     heavy_ball = result.method in ("gd", "sgd", "momentum", "SGD")
-    if not heavy_ball or "lr" not in result.grid or opts.get("nesterov") or opts.get("dampening", 0):
+    if not heavy_ball or "lr" not in result.grid or "x0" in result.grid:
         return None
-    if opts.get("weight_decay", 0) or "weight_decay" in result.grid or "dampening" in result.grid:
+    if opts.get("nesterov") or opts.get("dampening", 0) or opts.get("weight_decay", 0):
         return None
-    momentum = result.grid.get(
-        "momentum", torch.full_like(result.grid["lr"], float(opts.get("momentum", 0.0)))
+    if set(result.grid) - {"lr", "momentum"}:
+        return None
+    lam = quadratic_eigenvalues(f, x0, box)
+    if lam is None or not bool((lam > 0).all()):
+        return None
+    from descend.analysis import converges
+
+    lr = result.grid["lr"]
+    momentum = result.grid.get("momentum", torch.full_like(lr, float(opts.get("momentum", 0.0))))
+    predicted = converges(lr, momentum, lam)
+    start = float(f(as_start(x0)))
+    measured = ~result.diverged & (result.fun < start)
+    values = torch.unique(lr)
+    gaps = values.diff()
+    step = (
+        torch.zeros_like(values)
+        if len(values) < 2
+        else torch.maximum(torch.cat([gaps[:1], gaps]), torch.cat([gaps, gaps[-1:]]))
     )
-    return converges(result.grid["lr"], momentum, eigenvalues)
+    spacing = step[torch.searchsorted(values, lr)]
+    lmax = float(lam.max())
+    near = (lr * lmax - (2 + 2 * momentum)).abs() <= 2 * spacing * lmax
+    return TheoryCheck(lam, momentum, predicted, measured, near)

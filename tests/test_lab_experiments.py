@@ -1,4 +1,5 @@
-"""The chapter's experiments in reduced sizes: real numbers, checked against hand computations."""
+"""The chapter's experiments (descend.lab.experiments, descend.lab.airfoil) in reduced sizes: real numbers,
+checked against hand computations; the data they stand in when none is given is said."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from descend import experiments as E
 from descend import schedules
 from descend.cli import main
 from descend.data import Dataset, write_idx
+from descend.lab import airfoil as A
+from descend.lab import experiments as E
+from descend.lab.models import lenet
 
 
 @pytest.fixture(scope="module")
 def small() -> Dataset:
-    return E.airfoil_like(200, seed=3)
+    return A.airfoil_like(200, seed=3)
 
 
 def _chapter_by_hand(ds: Dataset, steps: int, update) -> list[float]:
@@ -47,23 +50,23 @@ def _chapter_by_hand(ds: Dataset, steps: int, update) -> list[float]:
 
 
 def test_airfoil_like_has_the_tables_statistics():
-    ds = E.airfoil_like(1500)
+    ds = A.airfoil_like(1500)
     x, y = ds.train_x.double(), ds.train_y.double()
     assert ds.input_shape == (5,) and ds.n_train == 1500 and ds.test_x is None
     assert torch.allclose(x.mean(0), torch.zeros(5, dtype=torch.float64), atol=1e-5)
     assert torch.allclose(x.std(0, unbiased=False), torch.ones(5, dtype=torch.float64), atol=1e-5)
     corr = torch.corrcoef(x.T)
-    assert torch.allclose(corr, torch.tensor(E._AIRFOIL_CORR, dtype=torch.float64), atol=0.08)
+    assert torch.allclose(corr, torch.tensor(A._AIRFOIL_CORR, dtype=torch.float64), atol=0.08)
     design = torch.cat([x, torch.ones(1500, 1, dtype=torch.float64)], 1)
     sol = torch.linalg.lstsq(design, y.unsqueeze(1)).solution
     best = float(((design @ sol).squeeze(1) - y).pow(2).mean() / 2)
     assert 0.21 < best < 0.28  # the real table's best loss is 0.2421
-    assert torch.equal(E.airfoil_like(50, seed=1).train_x, E.airfoil_like(50, seed=1).train_x)
+    assert torch.equal(A.airfoil_like(50, seed=1).train_x, A.airfoil_like(50, seed=1).train_x)
 
 
 def test_adagrad_run_matches_the_chapters_update(small):
-    run = E.Run("adagrad", "adagrad", {"lr": 0.1, "eps": 0.0, "eps_root": 1e-6}, batch_size=200, epochs=3)
-    report = E.chapter_runs("adagrad", small, seeds=[0], runs=[run])
+    run = A.Run("adagrad", "adagrad", {"lr": 0.1, "eps": 0.0, "eps_root": 1e-6}, batch_size=200, epochs=3)
+    report = A.chapter_runs("adagrad", small, seeds=[0], runs=[run])
     hist = report.histories["adagrad"][0]
 
     def adagrad(state, p, g, key):
@@ -79,8 +82,8 @@ def test_adagrad_run_matches_the_chapters_update(small):
 
 
 def test_momentum_run_matches_the_chapters_update(small):
-    run = E.Run("m", "sgd", {"lr": 0.02, "momentum": 0.5}, batch_size=200, epochs=4)
-    hist = E.chapter_runs("momentum", small, seeds=[0], runs=[run]).histories["m"][0]
+    run = A.Run("m", "sgd", {"lr": 0.02, "momentum": 0.5}, batch_size=200, epochs=4)
+    hist = A.chapter_runs("momentum", small, seeds=[0], runs=[run]).histories["m"][0]
 
     def heavy_ball(state, p, g, key):
         v = state.setdefault(key, torch.zeros_like(p))
@@ -92,7 +95,7 @@ def test_momentum_run_matches_the_chapters_update(small):
 
 def test_minibatch_sgd_reduced(small):
     report = E.minibatch_sgd(small, seeds=[0, 1], epochs=1)
-    assert [r["run"] for r in report.rows] == [r.label for r in E.CHAPTER_RUNS["minibatch-sgd"]]
+    assert [r["run"] for r in report.rows] == [r.label for r in A.CHAPTER_RUNS["minibatch-sgd"]]
     initial = report.histories[report.rows[0]["run"]][0].records[0]["train_loss"]
     for row in report.rows:
         hists = report.histories[row["run"]]
@@ -109,7 +112,7 @@ def test_minibatch_sgd_reduced(small):
 def test_chapter_hyperparameters_are_the_books():
     runs = {
         r.label: (r.optimizer, dict(r.options), r.batch_size, r.epochs)
-        for v in E.CHAPTER_RUNS.values()
+        for v in A.CHAPTER_RUNS.values()
         for r in v
     }
     assert runs["gd (η 1, batch 1500)"] == ("sgd", {"lr": 1.0}, 1500, 10)
@@ -156,8 +159,8 @@ def test_vectorization_reports_gflops():
 
 
 def test_lenet_shapes():
-    assert E.lenet((1, 8, 8))(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
-    big = E.lenet((1, 28, 28))
+    assert lenet((1, 8, 8))(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+    big = lenet((1, 28, 28))
     assert big(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert big[7].in_features == 16 * 5 * 5  # the chapter's LeNet
 
@@ -194,10 +197,12 @@ def test_report_files(tmp_path, small):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="Invalid experiment"):
-        E.run("nope")
+    with pytest.raises(ValueError, match="Invalid experiment: 'momentun'; did you mean momentum"):
+        E.run("momentun")
+    with pytest.raises(ValueError, match=r"Invalid data: .*missing\.dat"):
+        E.prepare("momentum", data="missing.dat")
     with pytest.raises(ValueError, match="Invalid seeds"):
-        E.chapter_runs("adam", seeds=[])
+        A.chapter_runs("adam", seeds=[])
     with pytest.raises(ValueError, match="Invalid data"):
         E.from_options("vectorization", data="x.dat")
     with pytest.raises(ValueError, match="Invalid epochs"):
@@ -217,6 +222,30 @@ def test_experiment_command(tmp_path):
     assert bad.exit_code == 2 and "Invalid data" in bad.output
 
 
+def test_experiments_say_what_data_stands_in_and_how_to_get_the_real_one(tmp_path, monkeypatch, small):
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path))  # no Fashion-MNIST there
+    said: list[str] = []
+    job = E.prepare("minibatch-sgd", log=said.append)
+    assert (
+        len(said) == 1
+        and "synthetic" in said[0]
+        and "airfoil_self_noise.dat" in said[0]
+        and "--data" in said[0]
+    )
+    said.clear()
+    E.prepare("lr-scheduling", log=said.append)
+    assert len(said) == 1 and "digits" in said[0] and "fashion_mnist()" in said[0]
+    # the report keeps the note
+    study = A.chapter_runs("adam", seeds=[0], epochs=1)
+    assert any("synthetic" in n for n in study.notes)
+    written = study.write(tmp_path / "r")
+    assert "synthetic" in written["html"].read_text()
+    assert callable(job)
+    said.clear()
+    A.chapter_runs("adam", small, seeds=[0], epochs=1, log=said.append)
+    assert not any("synthetic" in line for line in said)  # data given: nothing to say
+
+
 def _tiny_fashion(folder, n_train: int = 64, n_test: int = 32) -> None:
     g = torch.Generator().manual_seed(0)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
@@ -233,7 +262,7 @@ def test_lr_scheduling_uses_fashion_mnist_when_its_files_are_there(tmp_path, mon
     assert report.config["data"] == "fashion-mnist"
     assert (report.config["n_train"], report.config["n_test"]) == (64, 32)
     hist = report.histories["square root (η 0.1)"][0]
-    assert hist.config["parameters"] == sum(p.numel() for p in E.lenet((1, 28, 28)).parameters())
+    assert hist.config["parameters"] == sum(p.numel() for p in lenet((1, 28, 28)).parameters())
     assert hist["lr"] == pytest.approx([0.1, 0.1 / math.sqrt(2)])
     explicit = E.lr_scheduling(tmp_path / "fashion-mnist", epochs=1, schedules=["no schedule (η 0.3)"])
     assert explicit.config["n_train"] == 64

@@ -1,4 +1,4 @@
-"""descend tour (the chapter's figures on one page) and descend schedule."""
+"""descend tour (descend.lab.tour: the chapter's figures on one page) and descend schedule."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import torch
 from click.testing import CliRunner
 from matplotlib import image as mpimg
 
-from descend import schedules, tour
+from descend import plot, schedules
 from descend.cli import main
+from descend.lab import tour
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -238,7 +239,7 @@ def test_schedule_command_several_schedules(tmp_path: Path) -> None:
         (["cosine", "--base-lr", "1", "--max-steps", "3", "--set", "foo=1"], "--set foo"),
         (["cosine", "--base-lr", "1", "--max-steps", "0"], "--max-steps"),
         (["multi_factor", "--base-lr", "1", "--factor", "0.5", "--milestones", "5,3"], "milestones"),
-        (["exponential", "--base-lr", "1", "--rate", "0.1", "--out", "x.gif"], "--out"),
+        (["exponential", "--base-lr", "1", "--rate", "0.1", "--out", "x.docx"], "--out"),
         (["cosine", "--base-lr", "1", "--max-steps", "5", "--log-y"], "--log-y"),
     ],
 )
@@ -261,7 +262,7 @@ def test_schedule_help_lists_every_schedule() -> None:
 
 def test_schedule_figure_draws_each_step_as_a_level() -> None:
     cos = schedules.cosine(0.3, max_steps=20, final_lr=0.01)
-    fig = tour.schedule_figure({"cosine": cos}, 25)
+    fig = plot.schedules({"cosine": cos}, 25, stairs=True)
     (line,) = fig.axes[0].get_lines()
     assert line.get_drawstyle() == "steps-post"
     np.testing.assert_allclose(line.get_ydata(), cos(torch.arange(25)).numpy(), rtol=1e-12)
