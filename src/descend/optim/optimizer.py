@@ -132,12 +132,17 @@ class Optimizer(torch.optim.Optimizer):
         for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
             group["foreach"], group["fused"] = use_foreach, use_fused
 
-    # Dynamo would re-trace the step's bookkeeping (state creation, batching) as the state changes and gain
-    # nothing: the update itself is one kernel or plain tensor code. In a compiled training step, the step
-    # runs eagerly and the model's forward and backward stay compiled.
-    @torch.compiler.disable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one update of every parameter that has a gradient; return ``closure()``'s loss if given."""
+        if torch.compiler.is_compiling():
+            # Dynamo would re-trace the step's bookkeeping (state creation, batching) as the state changes
+            # and gain nothing: the update itself is one kernel or plain tensor code. In a compiled training
+            # step, the step runs eagerly and the model's forward and backward stay compiled. (Decorating
+            # the method would import torch._dynamo, seconds, with descend.optim.)
+            return torch.compiler.disable(Optimizer._step)(self, closure)
+        return self._step(closure)
+
+    def _step(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():
