@@ -31,11 +31,6 @@ def _check_paths(group: dict[str, Any]) -> None:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
     if group.get("fused") and group.get("differentiable"):
         raise RuntimeError("`fused` does not support `differentiable`")
-    if group.get("capturable"):
-        raise ValueError(
-            "Invalid capturable: True; descend's step keeps its step counters on the CPU and never needs "
-            "CUDA graph capture support (leave capturable=False)"
-        )
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -143,13 +138,13 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
-        if found_inf is not None and float(found_inf) != 0:
-            return loss  # GradScaler found an inf or NaN in the gradients: no step, none counted
         # as torch: the update is recorded by autograd only when the optimizer is differentiable
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable"))):
             for i, group in enumerate(self.param_groups):
-                if grad_scale is not None:  # gradients scaled by GradScaler: an unscaling rule, no plan
-                    dispatch.step_group(self, group, i, plan=False, grad_scale=float(grad_scale))
+                if grad_scale is not None or found_inf is not None:
+                    # GradScaler's scale and inf flag: the kernel reads them where the step is counted on
+                    # the device; elsewhere an unscaling rule, and no step where found_inf is set; no plan
+                    dispatch.step_group(self, group, i, False, grad_scale, found_inf)
                     continue
                 remembered = self._plans.get(i)
                 if remembered is not None and remembered.group is group and remembered.step(self):
@@ -180,7 +175,10 @@ class Optimizer(torch.optim.Optimizer):
         It enters ``self.state`` once it holds something (see :meth:`_keep`): like torch, no entry for a
         parameter without state (plain SGD), so the state dicts of the two are the same.
         """
-        state = {"step": torch.tensor(0.0, dtype=scalar_dtype())} if self.counts_steps else {}
+        # as torch: on the parameter's device where the step is counted there (capturable, fused)
+        on_device = group.get("capturable") or group.get("fused")
+        step = torch.zeros((), dtype=scalar_dtype(), device=p.device if on_device else None)
+        state = {"step": step} if self.counts_steps else {}
         state.update(self.init_state(p, group))
         if state:
             self.state[p] = state
