@@ -8,6 +8,7 @@ step counters and hyperparameters that live where the parameters are (``capturab
 
 from __future__ import annotations
 
+import copy
 import inspect
 
 import pytest
@@ -327,3 +328,41 @@ def test_capturable_where_the_kernel_cannot_count_on_the_device_is_an_error_as_i
     with pytest.raises(RuntimeError, match=r"If capturable=True, params and state_steps must be on supp"):
         opt.step()
     assert torch.equal(p.detach(), torch.zeros(3)) and float(opt.state[p]["step"]) == 0
+
+
+class Subclass(torch.Tensor):
+    pass
+
+
+def test_tensors_the_kernel_cannot_walk_take_the_loop_with_scalars_from_their_counters():
+    """A tensor subclass (a DTensor shard, say) has no single address: the loop updates it, same step."""
+    a = [torch.randn(5, requires_grad=True), torch.randn(3).as_subclass(Subclass).requires_grad_()]
+    b = [p.detach().clone().requires_grad_() for p in a]
+    opt_a, opt_b = optim.Adam(a, lr=0.1, capturable=True), optim.Adam(b, lr=0.1, foreach=False)
+    drive(opt_a, a, steps=5)
+    drive(opt_b, b, steps=5)
+    assert_same_run(a, b, opt_a, opt_b, TOLERANCE[torch.float32])
+
+
+def test_a_compiled_training_step_runs_the_kernel_with_device_counters():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    twin = copy.deepcopy(model)
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    opt, reference = optim.AdamW(model.parameters(), lr=0.01, capturable=True), optim.AdamW(
+        twin.parameters(), lr=0.01, foreach=False)  # fmt: skip
+
+    @torch.compile
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+        reference.zero_grad()
+        torch.nn.functional.mse_loss(twin(x), y).backward()
+        reference.step()
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert all(float(s["step"]) == 3 for s in opt.state.values())

@@ -119,13 +119,19 @@ class Optimizer(torch.optim.Optimizer):
         """Load a state dict saved by descend or by the torch.optim optimizer of the same algorithm.
 
         The execution path (``foreach``, ``fused``) is this optimizer's choice, not the saved one's: it does
-        not change the result, and a state dict from torch's fused Adam must load into any path.
+        not change the result, and a state dict from torch's fused Adam must load into any path. Where this
+        optimizer counts steps on the device (``capturable``, ``fused``), the loaded counters go there.
         """
         paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
         self._plans.clear()
         super().load_state_dict(state_dict)
         for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
             group["foreach"], group["fused"] = use_foreach, use_fused
+            if group.get("capturable") or use_fused:
+                for p in group["params"]:
+                    state = self.state.get(p, {})
+                    if isinstance(state.get("step"), Tensor) and state["step"].device != p.device:
+                        state["step"] = state["step"].to(p.device)
 
     # Dynamo would re-trace the step's bookkeeping (state creation, batching) as the state changes and gain
     # nothing: the update itself is one kernel or plain tensor code. In a compiled training step, the step

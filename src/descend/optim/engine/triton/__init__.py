@@ -38,7 +38,7 @@ from descend.optim.engine.backend import Batch
 from descend.optim.engine.c.build import CompileError
 from descend.optim.engine.graph import specialization, trace, trace_from_hyperparameters
 from descend.optim.engine.loop import LOOP, real
-from descend.optim.engine.triton.codegen import TYPES
+from descend.optim.engine.triton.codegen import COUNTERS, TYPES
 from descend.optim.engine.triton.kernel import Kernel, kernel_for
 
 #: Tensor types whose memory the kernel may walk: plain ones, not subclasses such as DTensor.
@@ -101,6 +101,11 @@ class Triton:
         on = batch.on_device
         steps, device = on.steps, batch.device
         counter = steps[0].dtype if steps else None
+        if counter is not None and counter not in COUNTERS:  # an integer counter, say: read on the host
+            if on.found_inf is None or float(on.found_inf) == 0:
+                torch._foreach_add_(steps, 1)
+            _on_host(batch)
+            return
         pattern = tuple((k, _pattern(v, device)) for k, v in on.hyper.items())
         key = ("hyperparameters", batch.rule, on.scalars, pattern, batch.keys, batch.maximize, batch.dtype,
                counter, on.grad_scale is not None, on.found_inf is not None, interpreted())  # fmt: skip
@@ -110,10 +115,8 @@ class Triton:
                 batch.rule, on.scalars, on.hyper, batch.keys, batch.maximize, steps is not None,
                 on.grad_scale is not None,
             )  # fmt: skip
-            k = Kernel(traced, batch.dtype, tuple(_on(_fetch(on, path), device) for path in paths), counter,
-                       on.found_inf is not None)  # fmt: skip
-            k.paths = paths
-            return k
+            pointers = tuple(_on(_fetch(on, path), device) for path in paths)
+            return Kernel(traced, batch.dtype, pointers, counter, on.found_inf is not None, paths)
 
         k = _built(key, make)
         scalars = [v if _on(v, device) else float(v) for v in (_fetch(on, path) for path in k.paths)]
@@ -126,9 +129,6 @@ class Triton:
         walk.finish()
         if walk.rest:
             _on_host(batch.part(walk.rest))
-
-    def plan(self, opt: object, group: dict, batch: Batch) -> None:
-        return None
 
 
 def _built(key: tuple, make: Any) -> Kernel:
@@ -254,7 +254,9 @@ class _Walk:
                 return False
         if counter is None:
             return True
-        return type(counter) in PLAIN and counter.device == batch.device and counter.numel() == 1
+        first = batch.on_device.steps[0]
+        return (type(counter) in PLAIN and counter.device == batch.device and counter.numel() == 1
+                and counter.dtype is first.dtype)  # fmt: skip
 
     def finish(self) -> None:
         """After the kernel: write copies back, keep created state, tell autograd what changed."""

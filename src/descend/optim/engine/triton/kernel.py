@@ -53,11 +53,14 @@ class Kernel:
     """A generated kernel: its Triton function and what a launch must pass it."""
 
     def __init__(self, traced: Traced, dtype: torch.dtype, pointers: tuple[bool, ...] = (),
-                 counter: torch.dtype | None = None, skippable: bool = False) -> None:  # fmt: skip
+                 counter: torch.dtype | None = None, skippable: bool = False,
+                 paths: tuple[tuple[str, int | None], ...] = ()) -> None:  # fmt: skip
         self.source = generate(traced, dtype, pointers, counter, skippable)
         self.name = f"<descend-triton-{hashlib.sha256(self.source.encode()).hexdigest()[:20]}>"
         self.fn = jit(self.source)
         self.scalar_names = traced.scalar_names
+        #: Where each scalar argument comes from, for a kernel that computes its own scalars.
+        self.paths = paths
         self.new_keys = traced.new_keys
         self.n_arrays = max(len(traced.inputs), len(traced.outputs))
         self.counted = counter is not None
