@@ -366,3 +366,27 @@ def test_a_compiled_training_step_runs_the_kernel_with_device_counters():
     for p, q in zip(model.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert all(float(s["step"]) == 3 for s in opt.state.values())
+
+
+def test_a_kernel_that_does_not_compile_falls_back_by_default_and_raises_when_forced(monkeypatch):
+    def fail(source):
+        raise backend.CompileError("Triton could not compile a kernel: out of registers")
+
+    monkeypatch.setattr(kernel, "jit", fail)
+    monkeypatch.setattr(kernel, "_KERNELS", {})
+    monkeypatch.setattr(backend.TRITON, "disabled", None)
+    a, b = [torch.ones(10, requires_grad=True)], [torch.ones(10, requires_grad=True)]
+    forced = optim.RMSprop(a, lr=0.1)
+    a[0].grad = torch.full((10,), 0.5)
+    with pytest.raises(backend.CompileError, match="out of registers"):
+        forced.step()
+    assert torch.equal(a[0].detach(), torch.ones(10))
+    monkeypatch.delenv("DESCEND_BACKEND")
+    monkeypatch.setitem(dispatch.DEFAULTS, "cpu", ("triton", "foreach"))  # as on CUDA
+    default, loop = optim.RMSprop(a, lr=0.1), optim.RMSprop(b, lr=0.1, foreach=False)
+    b[0].grad = a[0].grad.clone()
+    with pytest.warns(RuntimeWarning, match="Triton optimizer kernels are unavailable: .*out of registers"):
+        default.step()
+    loop.step()
+    assert torch.equal(a[0], b[0])
+    assert default._backend(default.param_groups[0], torch.device("cpu"), torch.float32).name == "foreach"

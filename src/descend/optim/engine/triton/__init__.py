@@ -121,12 +121,12 @@ class Triton:
         k = _built(key, make)
         scalars = [v if _on(v, device) else float(v) for v in (_fetch(on, path) for path in k.paths)]
         walk = _Walk(batch, k, counters=steps)
-        if steps:  # counted before the kernel reads them; a step GradScaler skips is not counted
+        k(walk.rows, walk.sizes, device, scalars, on.found_inf)  # it counts this step: counter + 1
+        walk.finish()
+        if steps:  # then the counters advance, in the same stream; not on a step GradScaler skips
             torch._foreach_add_(steps, 1.0)
             if on.found_inf is not None:
                 torch._foreach_sub_(steps, on.found_inf)
-        k(walk.rows, walk.sizes, device, scalars, on.found_inf)
-        walk.finish()
         if walk.rest:
             _on_host(batch.part(walk.rest))
 

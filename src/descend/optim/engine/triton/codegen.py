@@ -143,7 +143,8 @@ def generate(traced: Traced, dtype: torch.dtype, pointers: tuple[bool, ...] = ()
     ``chunks`` holds (tensor, start, length) for each program; ``table`` holds, for each tensor, the
     address of array ``k`` at column ``k``: input ``k`` is read from it and output ``k`` written to it
     (``None``: not written), outputs beyond the inputs go to arrays that follow, and with ``counter`` (the
-    counters' dtype, for a trace with a ``step`` node) the last column is the tensor's step counter.
+    counters' dtype, for a trace with a ``step`` node) the last column is the tensor's step counter, which
+    holds the number of steps before this one.
     Scalar argument ``i`` is a float64 value, or the address of a one-element tensor where
     ``pointers[i]``. With ``skippable``, nothing is written where ``found_inf`` holds a nonzero value
     (GradScaler's flag).
@@ -165,7 +166,8 @@ def generate(traced: Traced, dtype: torch.dtype, pointers: tuple[bool, ...] = ()
     if counter is not None:
         step_type = COUNTERS[counter]
         cell = f"tl.load(row + {n_arrays}).to(tl.pointer_type({step_type}))"
-        numbers.append(f"step = tl.load({cell}).to(tl.float64)")
+        # this step's count, the counter plus one in its own precision (as the counter will hold it)
+        numbers.append(f"step = (tl.load({cell}) + 1.0).to(tl.float64)")
 
     def number(n: Node) -> str:
         """``n`` as a float64 value in a computation on numbers."""

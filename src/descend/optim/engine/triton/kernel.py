@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import linecache
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.engine.c.build import CompileError
 from descend.optim.engine.graph import Traced
 from descend.optim.engine.triton.codegen import generate
 
@@ -79,8 +81,16 @@ class Kernel:
         table, chunks = tables(tuple(a for row in rows for a in row), tuple(sizes), device)
         _remember(self.name, self.source)  # Triton's interpreter reads the source again on first call
         extra = [found_inf] if found_inf is not None else []
-        self.fn[(chunks.shape[0] // 3,)](table, chunks, *scalars, *extra, BLOCK=BLOCK, num_warps=NUM_WARPS,
-                                    enable_fp_fusion=False)  # fmt: skip
+        from triton.compiler.errors import CompilationError
+
+        # Triton launches on the current device's current stream: make it the tensors' device
+        where = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+        try:
+            with where:
+                self.fn[(chunks.shape[0] // 3,)](table, chunks, *scalars, *extra, BLOCK=BLOCK,
+                                                 num_warps=NUM_WARPS, enable_fp_fusion=False)  # fmt: skip
+        except CompilationError as e:  # Triton compiles on the first launch
+            raise CompileError(f"Triton could not compile a kernel: {e}") from e
 
 
 _KERNELS: dict[tuple, Kernel] = {}
