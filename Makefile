@@ -11,7 +11,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0 is a CPU build on local disk; a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	# the gpu extra is Triton alone (no dependencies: torch stays as it is); its interpreter runs the GPU
+	# kernels' tests on CPU tensors
+	$(PY) -m pip install -q -e ".[dev,gpu]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -6,8 +6,14 @@ bandwidth of a large in-place update ``a += b`` measured in the same run. Peers 
 pytorch-optimizer (Yogi, Adadelta) and optax (jitted by XLA, buffers donated). Times are the best of
 ``--reps`` steps after warm-up.
 
+With ``--device cuda`` everything runs on the GPU: descend's fused step is its Triton kernel (``pip install
+"descend[gpu]"``), against torch's fused, for-loop and foreach modes; each step is timed between device
+synchronisations, the bandwidth is that of ``a += b`` on the GPU, and the extra memory is the growth of the
+CUDA allocator's peak. Without a CUDA device, or without Triton, it stops with a message saying so.
+
     python benchmarks/step.py                      # 1M, 10M and 50M parameters in 100 tensors
     python benchmarks/step.py --sizes 1e7 --optimizers adam yogi --reps 10
+    python benchmarks/step.py --device cuda --sizes 1e7 1e8
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ ALGORITHMS: dict[str, tuple[type, dict, type | None, int]] = {
 }
 
 
+#: Where the benchmark runs (``--device``).
+DEVICE = torch.device("cpu")
+
+
 def bandwidth(n: int = 1 << 26) -> tuple[float, float]:
     """Bytes per second of a large in-place update ``a += b`` (12 bytes per float32 element) and of a copy.
 
@@ -46,23 +56,32 @@ def bandwidth(n: int = 1 << 26) -> tuple[float, float]:
     cache line is fetched only to be overwritten. A plain copy pays that extra read on its destination and
     so understates what a step can reach (its figure is printed for comparison).
     """
-    a, b, c = torch.randn(n), torch.randn(n), torch.empty(n)
+    a, b, c = torch.randn(n, device=DEVICE), torch.randn(n, device=DEVICE), torch.empty(n, device=DEVICE)
     update = min(timed(lambda: a.add_(b)) for _ in range(8))
     copy = min(timed(lambda: c.copy_(b)) for _ in range(8))
     return 12 * n / update, 8 * n / copy
 
 
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def timed(fn: Callable[[], object]) -> float:
+    """Seconds ``fn`` takes, to the end of the work it queued on the device."""
+    synchronize()
     start = time.perf_counter()
     fn()
+    synchronize()
     return time.perf_counter() - start
 
 
 def make_params(numel: int, tensors: int) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
-    params = [torch.randn(numel // tensors, generator=gen).requires_grad_() for _ in range(tensors)]
+    shape = (numel // tensors,)
+    params = [torch.randn(shape, generator=gen).to(DEVICE).requires_grad_() for _ in range(tensors)]
     for p in params:
-        p.grad = torch.randn(p.shape, generator=gen)
+        p.grad = torch.randn(p.shape, generator=gen).to(DEVICE)
     return params
 
 
@@ -89,8 +108,15 @@ def torch_style(make: Callable[[list[torch.Tensor]], object], numel: int, tensor
 
 
 def extra_peak_bytes(step: Callable[[], object]) -> int:
-    """How much the process's peak resident memory grows during one step."""
+    """How much the process's peak resident memory (on a GPU: the allocator's peak) grows during one step."""
     gc.collect()
+    if DEVICE.type == "cuda":
+        synchronize()
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+        base = torch.cuda.memory_allocated(DEVICE)
+        step()
+        synchronize()
+        return torch.cuda.max_memory_allocated(DEVICE) - base
     reset_peak()
     base = rss_peak_kib()
     step()
@@ -98,7 +124,12 @@ def extra_peak_bytes(step: Callable[[], object]) -> int:
 
 
 def optax_step(name: str, numel: int, tensors: int) -> Callable | None:
-    """A warmed-up jitted optax step (buffers donated) that blocks until done, or None without optax."""
+    """A warmed-up jitted optax step (buffers donated) that blocks until done, or None without optax.
+
+    On CPU only: on a GPU the comparison is with torch's kernels, in the same process and memory pool.
+    """
+    if DEVICE.type != "cpu":
+        return None
     try:
         import jax
         import optax
@@ -147,17 +178,19 @@ def peer(name: str) -> Callable | None:
 FIRST_STEP = """
 import time, torch
 from descend import optim
-p = [torch.randn(1000, requires_grad=True) for _ in range(4)]
-for q in p: q.grad = torch.randn(1000)
+p = [torch.randn(1000, device="{device}", requires_grad=True) for _ in range(4)]
+for q in p: q.grad = torch.randn(1000, device="{device}")
 opt = optim.{cls}(p, fused=True)
-t = time.perf_counter(); opt.step(); print(time.perf_counter() - t)
+t = time.perf_counter(); opt.step(); torch.cuda.synchronize() if p[0].is_cuda else None
+print(time.perf_counter() - t)
 """
 
 
 def first_step_seconds(cls: str, cache: str) -> float:
-    env = {**os.environ, "DESCEND_CACHE": cache}
-    out = subprocess.run([sys.executable, "-c", FIRST_STEP.format(cls=cls)], env=env, capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    """The first fused step in a new process whose kernel caches (descend's, Triton's) are in ``cache``."""
+    env = {**os.environ, "DESCEND_CACHE": cache, "TRITON_CACHE_DIR": os.path.join(cache, "triton")}
+    out = subprocess.run([sys.executable, "-c", FIRST_STEP.format(cls=cls, device=DEVICE.type)], env=env,
+                         capture_output=True, text=True, check=True)  # fmt: skip
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -184,7 +217,7 @@ def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple
         None if make_peer is None or slow else torch_style(make_peer, numel, tensors)
     )
     contenders["optax"] = optax_step(name, numel, tensors)
-    a, b = torch.randn(numel), torch.randn(numel)
+    a, b = torch.randn(numel, device=DEVICE), torch.randn(numel, device=DEVICE)
     contenders["reference"] = lambda: a.add_(b)
 
     best = {label: float("inf") for label, fn in contenders.items() if fn is not None}
@@ -219,17 +252,34 @@ def main() -> None:
     parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--no-slow", action="store_true", help="at 50M and above, skip descend's eager paths")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda needs a CUDA GPU, and torch sees none (torch.cuda.is_available() is "
+                         f"False; torch {torch.__version__})")  # fmt: skip
+        from descend.optim.engine.triton import installed
+
+        if installed() is not None:
+            parser.error(f"--device cuda times descend's Triton kernels: {installed()}")
+    global DEVICE
+    DEVICE = torch.device(args.device)
 
     bw, copy_bw = bandwidth()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if DEVICE.type == "cuda":
+        import triton
+
+        gpu = torch.cuda.get_device_name(DEVICE)
+        machine = f"{gpu}, torch {torch.__version__}, Triton {triton.__version__}"
     print(
         f"# {machine}, {torch.get_num_threads()} threads; bandwidth of an in-place update a += b over 2^26 "
         f"floats {bw / 1e9:.1f} GB/s, of a copy {copy_bw / 1e9:.1f} GB/s. Each row's limit is the step's "
         "bytes over the bandwidth of a += b on as many elements, timed in the same rounds as the contenders."
     )
     with tempfile.TemporaryDirectory() as cold:
-        print("# first fused step (trace + compile), cold cache / cached on disk, new process each:")
+        print(f"# first fused step on {DEVICE.type} (trace + compile), cold cache / cached on disk, "
+              "new process each:")  # fmt: skip
         for cls in ("SGD", "Adam", "Adadelta", "Yogi"):
             print(f"#   {cls}: {first_step_seconds(cls, cold):.2f} s / {first_step_seconds(cls, cold):.3f} s")
     print()

@@ -35,8 +35,9 @@ class Adadelta(Optimizer):
         eps: :math:`\epsilon` (default 1e-6).
         weight_decay: L2 penalty :math:`\lambda` (default 0).
         eps_root: also added inside the roots (default 0).
-        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
-            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
+        foreach, maximize, differentiable, fused, capturable: as in torch; ``fused=True`` runs the
+            one-pass kernel (C on CPU, Triton on CUDA: :mod:`descend.optim.engine`), ``differentiable=True``
+            the per-tensor path under autograd, ``capturable=True`` counts steps on the GPU (Triton).
 
     State per parameter: ``step``, ``square_avg`` (:math:`s`), ``acc_delta`` (:math:`\Delta x`).
     """

@@ -32,8 +32,9 @@ class Adagrad(Optimizer):
         initial_accumulator_value: :math:`s_0` (default 0).
         eps: added outside the root (default 1e-10, as torch).
         eps_root: added inside the root (default 0).
-        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
-            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass kernel
+            (C on CPU, Triton on CUDA: :mod:`descend.optim.engine`), ``differentiable=True`` the per-tensor
+            path under autograd.
 
     Sparse gradients are accepted (without weight decay): only the coordinates they touch change, as in torch.
     State per parameter: ``step``, ``sum``.

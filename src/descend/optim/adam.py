@@ -97,8 +97,9 @@ class Adam(Optimizer):
         amsgrad: use the running maximum of :math:`s_t`.
         decoupled_weight_decay: AdamW's decay of the parameter instead of an L2 term in the gradient.
         eps_root: added inside the root (default 0).
-        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
-            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
+        foreach, maximize, differentiable, fused, capturable: as in torch; ``fused=True`` runs the
+            one-pass kernel (C on CPU, Triton on CUDA: :mod:`descend.optim.engine`), ``differentiable=True``
+            the per-tensor path under autograd, ``capturable=True`` counts steps on the GPU (Triton).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
     """

@@ -31,11 +31,6 @@ def _check_paths(group: dict[str, Any]) -> None:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
     if group.get("fused") and group.get("differentiable"):
         raise RuntimeError("`fused` does not support `differentiable`")
-    if group.get("capturable"):
-        raise ValueError(
-            "Invalid capturable: True; descend's step keeps its step counters on the CPU and never needs "
-            "CUDA graph capture support (leave capturable=False)"
-        )
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -124,13 +119,19 @@ class Optimizer(torch.optim.Optimizer):
         """Load a state dict saved by descend or by the torch.optim optimizer of the same algorithm.
 
         The execution path (``foreach``, ``fused``) is this optimizer's choice, not the saved one's: it does
-        not change the result, and a state dict from torch's fused Adam must load into any path.
+        not change the result, and a state dict from torch's fused Adam must load into any path. Where this
+        optimizer counts steps on the device (``capturable``, ``fused``), the loaded counters go there.
         """
         paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
         self._plans.clear()
         super().load_state_dict(state_dict)
         for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
             group["foreach"], group["fused"] = use_foreach, use_fused
+            if group.get("capturable") or use_fused:
+                for p in group["params"]:
+                    state = self.state.get(p, {})
+                    if isinstance(state.get("step"), Tensor) and state["step"].device != p.device:
+                        state["step"] = state["step"].to(p.device)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one update of every parameter that has a gradient; return ``closure()``'s loss if given."""
@@ -148,13 +149,13 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
-        if found_inf is not None and float(found_inf) != 0:
-            return loss  # GradScaler found an inf or NaN in the gradients: no step, none counted
         # as torch: the update is recorded by autograd only when the optimizer is differentiable
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable"))):
             for i, group in enumerate(self.param_groups):
-                if grad_scale is not None:  # gradients scaled by GradScaler: an unscaling rule, no plan
-                    dispatch.step_group(self, group, i, plan=False, grad_scale=float(grad_scale))
+                if grad_scale is not None or found_inf is not None:
+                    # GradScaler's scale and inf flag: the kernel reads them where the step is counted on
+                    # the device; elsewhere an unscaling rule, and no step where found_inf is set; no plan
+                    dispatch.step_group(self, group, i, False, grad_scale, found_inf)
                     continue
                 remembered = self._plans.get(i)
                 if remembered is not None and remembered.group is group and remembered.step(self):
@@ -185,7 +186,10 @@ class Optimizer(torch.optim.Optimizer):
         It enters ``self.state`` once it holds something (see :meth:`_keep`): like torch, no entry for a
         parameter without state (plain SGD), so the state dicts of the two are the same.
         """
-        state = {"step": torch.tensor(0.0, dtype=scalar_dtype())} if self.counts_steps else {}
+        # as torch: on the parameter's device where the step is counted there (capturable, fused)
+        on_device = group.get("capturable") or group.get("fused")
+        step = torch.zeros((), dtype=scalar_dtype(), device=p.device if on_device else None)
+        state = {"step": step} if self.counts_steps else {}
         state.update(self.init_state(p, group))
         if state:
             self.state[p] = state

@@ -40,8 +40,9 @@ class RMSprop(Optimizer):
         momentum: :math:`\mu` (default 0).
         centered: normalize by the variance estimate instead of the second moment.
         eps_root: added inside the root (default 0).
-        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
-            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
+        foreach, maximize, differentiable, fused, capturable: as in torch; ``fused=True`` runs the
+            one-pass kernel (C on CPU, Triton on CUDA: :mod:`descend.optim.engine`), ``differentiable=True``
+            the per-tensor path under autograd, ``capturable=True`` counts steps on the GPU (Triton).
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).

@@ -37,7 +37,7 @@ class SGD(Optimizer):
         nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
         maximize: maximize the objective instead.
         foreach: ``True`` multi-tensor path, ``False`` per-tensor loop, ``None`` torch's choice.
-        fused: ``True`` runs the one-pass CPU kernel (:mod:`descend.optim.engine.c`); ``None`` picks the path.
+        fused: ``True`` runs the one-pass kernel (C on CPU, Triton on CUDA); ``None`` picks the path.
 
     State per parameter (torch's layout): ``momentum_buffer`` once momentum has been applied.
     """

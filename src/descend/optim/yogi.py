@@ -41,8 +41,9 @@ class Yogi(Optimizer):
         weight_decay: L2 penalty :math:`\lambda` (default 0).
         initial_accumulator_value: :math:`s_0` (default 0, as the chapter).
         eps_root: added inside the root (default 0).
-        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass C kernel
-            (:mod:`descend.optim.engine.c`), ``differentiable=True`` the per-tensor path under autograd.
+        foreach, maximize, differentiable, fused: as in torch; ``fused=True`` runs the one-pass kernel
+            (C on CPU, Triton on CUDA: :mod:`descend.optim.engine`), ``differentiable=True`` the per-tensor
+            path under autograd.
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
     """

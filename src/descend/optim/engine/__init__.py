@@ -24,7 +24,10 @@ The seam is :class:`~descend.optim.engine.backend.Backend`, three members:
     take (which the per-tensor loop then runs), or None.
 
 A backend may also offer ``plan(opt, group, batch)``: a remembered step for a group it took whole, which
-on later steps verifies only what can change (:mod:`~descend.optim.engine.c.plan`).
+on later steps verifies only what can change (:mod:`~descend.optim.engine.c.plan`); and declare
+``counts_on_device = True`` if it can take a batch whose step is counted on the device
+(:class:`~descend.optim.engine.backend.OnDevice`: ``capturable=True``, ``fused=True`` on a GPU), computing
+the step's scalars itself from the counters and hyperparameters where they live.
 
 The backends:
 
@@ -34,14 +37,19 @@ The backends:
 ``foreach`` (:mod:`~descend.optim.engine.foreach`)
     the rule traced (:mod:`~descend.optim.engine.graph`) into a short program of in-place
     ``torch._foreach_*`` calls; bit-identical to the loop; the default without a C compiler, on CUDA
-    (until a fused GPU kernel) and wherever the kernel cannot go;
+    without Triton, and wherever the kernels cannot go;
 ``c`` (:mod:`~descend.optim.engine.c`)
     the traced rule generated as one C loop over all tensors of a batch, compiled once and cached
-    (privately, verified before loading); one pass over memory; the CPU default.
+    (privately, verified before loading); one pass over memory; the CPU default;
+``triton`` (:mod:`~descend.optim.engine.triton`)
+    the traced rule generated as one Triton kernel over all tensors of a batch, compiled by Triton's JIT
+    into Triton's own cache; one pass over memory, one launch; the CUDA default and ``fused=True`` there,
+    when Triton is installed (``pip install "descend[gpu]"``); counts steps on the device for
+    ``capturable=True``; runs on CPU tensors under Triton's interpreter (``TRITON_INTERPRET=1``).
 
 Adding a backend is one module that implements the protocol and one line in
-:data:`~descend.optim.engine.dispatch.BACKENDS`. ``DESCEND_BACKEND=loop|foreach|c`` forces one for the
-default and ``fused=True`` paths; one that cannot run is an error, never a silent fallback.
+:data:`~descend.optim.engine.dispatch.BACKENDS`. ``DESCEND_BACKEND=loop|foreach|c|triton`` forces one for
+the default and ``fused=True`` paths; one that cannot run is an error, never a silent fallback.
 """
 
 from descend.optim.engine.backend import Backend, Batch

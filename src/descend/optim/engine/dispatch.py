@@ -9,6 +9,12 @@ The choice, for a batch of one device and dtype:
 * ``fused=True``: the fused kernel of the device (:data:`FUSED`), or a ``RuntimeError`` saying why not;
 * otherwise the first of :data:`DEFAULTS` for the device that can run. If a kernel of the default path
   fails to build, that backend is switched off for the process, with a warning, and the next one runs.
+
+A batch's step is counted on the device (:class:`~descend.optim.engine.backend.OnDevice`: the kernel reads
+the counters and computes the step's scalars itself, nothing waits for the device) where its backend can
+(``counts_on_device``) and the group asks for it (``capturable=True`` or ``fused=True``, whose counters
+live on the parameters' device, as in torch) or its counters are on a GPU. ``capturable=True`` on a path
+that cannot honour it is an error, as in torch.
 """
 
 from __future__ import annotations
@@ -22,19 +28,20 @@ from torch import Tensor
 
 from descend.optim.engine import checks
 from descend.optim.engine import counters as steps
-from descend.optim.engine.backend import Backend, Batch, CompileError
+from descend.optim.engine.backend import Backend, Batch, CompileError, OnDevice
 from descend.optim.engine.c import C_BACKEND
 from descend.optim.engine.c.kernel import REAL
 from descend.optim.engine.foreach import FOREACH
 from descend.optim.engine.loop import LOOP
+from descend.optim.engine.triton import TRITON
 from descend.optim.rule import Rule, Scalars
 
 #: Every backend, by the name ``DESCEND_BACKEND`` gives it.
-BACKENDS: dict[str, Backend] = {"loop": LOOP, "foreach": FOREACH, "c": C_BACKEND}
+BACKENDS: dict[str, Backend] = {"loop": LOOP, "foreach": FOREACH, "c": C_BACKEND, "triton": TRITON}
 #: What the default path tries, in order, on each device type (others: the loop, as torch).
-DEFAULTS: dict[str, tuple[str, ...]] = {"cpu": ("c", "foreach"), "cuda": ("foreach",)}
+DEFAULTS: dict[str, tuple[str, ...]] = {"cpu": ("c", "foreach"), "cuda": ("triton", "foreach")}
 #: The backend ``fused=True`` means on each device type.
-FUSED: dict[str, str] = {"cpu": "c"}
+FUSED: dict[str, str] = {"cpu": "c", "cuda": "triton"}
 
 
 def forced() -> str | None:
@@ -96,11 +103,28 @@ def _collect(opt: Any, group: dict[str, Any]) -> list[Item]:
     return items
 
 
+def _on_device(owner: str, opt: Any, group: dict[str, Any], backend: Backend, key: tuple,
+               states: list[dict[str, Any]]) -> bool:  # fmt: skip
+    """Whether a batch's step is counted on the device (see the module's text)."""
+    device, dtype = key[0], key[1]
+    if not getattr(backend, "counts_on_device", False):
+        if group.get("capturable"):
+            why = BACKENDS["triton"].unavailable(device, dtype) or f"this group takes the {backend.name} path"
+            raise RuntimeError(
+                "If capturable=True, params and state_steps must be on supported devices: ['cuda']; "
+                f"{owner} counts its steps on the device in its Triton kernel only, and {why}"
+            )
+        return False
+    if group.get("capturable") or group.get("fused"):
+        return True
+    return opt.counts_steps and device.type != "cpu" and all(s["step"].device == device for s in states)
+
+
 def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> None:
     try:
         rest = backend.run(batch)
     except CompileError as e:
-        if group.get("fused") or forced() is not None:
+        if group.get("fused") or forced() is not None or batch.on_device is not None:
             raise
         backend.disable(str(e))  # type: ignore[attr-defined]  # see Backend: a backend that compiles has one
         backend = opt._backend(group, batch.device, batch.dtype)
@@ -110,12 +134,14 @@ def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Non
 
 
 def step_group(
-    opt: Any, group: dict[str, Any], index: int, plan: bool = True, grad_scale: float | None = None
-) -> Any:
+    opt: Any, group: dict[str, Any], index: int, plan: bool = True, grad_scale: Any = None,
+    found_inf: Any = None,
+) -> Any:  # fmt: skip
     """Update a group's parameters; if ``plan``, return a remembered step for the next ones, where one holds.
 
     Everything is checked, and every batch's backend chosen, before anything is written. With
-    ``grad_scale`` the gradients are divided by it first (GradScaler's loss scale), inside the rule.
+    ``grad_scale`` the gradients are divided by it first (GradScaler's loss scale), inside the rule; where
+    ``found_inf`` is nonzero nothing is updated and no step is counted.
     """
     rule = opt.rule if grad_scale is None else unscaling(opt.rule)
     owner = type(opt).__name__
@@ -126,7 +152,9 @@ def step_group(
         checks.fits(owner, group, index, p, g, state, _state_keys(names))
         buckets.setdefault(key, []).append((p, g, state))
     chosen = {key: LOOP if key[3] else opt._backend(group, key[0], key[1]) for key in buckets}
-    hyper = opt._hyperparameters(group)
+    on_device = {key: _on_device(owner, opt, group, chosen[key], key, [s for _, _, s in items])
+                 for key, items in buckets.items()}  # fmt: skip
+    hyper = opt._hyperparameters(group) if not all(on_device.values()) else None
     maximize = bool(group.get("maximize"))
     whole = None
     for key, items in buckets.items():
@@ -137,15 +165,24 @@ def step_group(
             opt._keep(params[i], states[i], k, t)
 
         keys = _state_keys(names)
+        if on_device[key]:
+            counters = [s["step"] for s in states] if opt.counts_steps else None
+            raw = {k: v for k, v in group.items() if k != "params"}
+            on = OnDevice(opt.scalars, raw, counters, grad_scale, found_inf)
+            _run(opt, group, chosen[key], Batch(opt.rule, None, keys, maximize, device, dtype, params, grads,
+                                                states, keep, on))  # fmt: skip
+            continue
+        if found_inf is not None and float(found_inf) != 0:
+            continue  # GradScaler found an inf or NaN in the gradients: no step, none counted
         whole = Batch(rule, None, keys, maximize, device, dtype, params, grads, states, keep)
         counts = steps.advance([s["step"] for s in states]) if opt.counts_steps else [0.0] * len(states)
         for count, indices in steps.by_step(counts):
             batch = whole if len(indices) == len(whole) else whole.part(indices)
             batch.h = opt.scalars(hyper, count)
             if grad_scale is not None:
-                batch.h = Scalars(**vars(batch.h), grad_scale=grad_scale)
+                batch.h = Scalars(**vars(batch.h), grad_scale=float(grad_scale))
             _run(opt, group, chosen[key], batch)
-    if plan and len(buckets) == 1 and hasattr(chosen[key], "plan"):
+    if plan and whole is not None and len(buckets) == 1 and hasattr(chosen[key], "plan"):
         return chosen[key].plan(opt, group, whole)
     return None
 

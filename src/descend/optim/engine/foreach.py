@@ -43,7 +43,7 @@ Lists = list[list[Tensor]]
 Instruction = Callable[[Lists, list[Any]], None]
 
 _SCALAR = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-           "neg": operator.neg, "sqrt": math.sqrt}  # fmt: skip
+           "neg": operator.neg, "sqrt": math.sqrt, "pow": operator.pow}  # fmt: skip
 _TENSOR_OPS = ("add", "sub", "mul", "div", "maximum", "neg", "sqrt", "sign", "lerp", "reciprocal")
 _IN_PLACE = {op: getattr(torch, f"_foreach_{op}_") for op in _TENSOR_OPS}
 _OUT_OF_PLACE = {op: getattr(torch, f"_foreach_{op}") for op in _TENSOR_OPS}

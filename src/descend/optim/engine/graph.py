@@ -11,14 +11,21 @@ no momentum) is traced as the number 0, so the rule's branch for it drops out; b
 non-numeric options are passed as they are; every other number becomes a symbolic argument, so a new
 learning rate needs no new graph. :func:`specialization` is that pattern, the key under which a traced
 graph (and what is built from it) can be reused.
+
+A kernel that counts the step on the device traces more: :func:`trace_from_hyperparameters` runs the
+algorithm's ``scalars(group, step)`` on symbolic hyperparameters and a symbolic step too, so the graph
+computes the bias corrections from each tensor's counter. Numbers may be raised to powers (``β^t``); the
+operations numbers only take are :data:`NUMBERS_ONLY`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace as Scalars
 from typing import Any
+
+from torch import Tensor
 
 
 class Node:
@@ -58,6 +65,12 @@ class Node:
     def __neg__(self) -> Node:
         return self.graph.apply("neg", self)
 
+    def __pow__(self, o: Any) -> Node:
+        return self.graph.apply("pow", self, o)
+
+    def __rpow__(self, o: Any) -> Node:
+        return self.graph.apply("pow", o, self)
+
     def sqrt(self) -> Node:
         return self.graph.apply("sqrt", self)
 
@@ -95,9 +108,18 @@ class Graph:
             raise TypeError(f"the fused path cannot trace a value of type {type(x).__name__}: {x!r}")
         return self.node("const", (float(x),), scalar=True)
 
-    def apply(self, op: str, *args: Any) -> Node:
+    def apply(self, op: str, *args: Any) -> Node | float:
         lifted = tuple(self.lift(a) for a in args)
-        return self.node(op, lifted, scalar=all(a.scalar for a in lifted))
+        scalar = all(a.scalar for a in lifted)
+        if scalar and op == "mul" and any(isinstance(a, int | float) and a == 0 for a in args):
+            return 0.0  # a zero hyperparameter times a number is zero, so the rule drops its term, as eagerly
+        if op in NUMBERS_ONLY and not scalar:
+            raise TypeError(f"the fused path computes {op} of numbers only (the step's scalars), not tensors")
+        return self.node(op, lifted, scalar)
+
+
+#: Operations a traced rule may apply to numbers (its scalars, such as ``β^t``) but not to tensors.
+NUMBERS_ONLY = frozenset({"pow"})
 
 
 @dataclass(frozen=True)
@@ -143,3 +165,65 @@ def trace(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> 
     new_keys = tuple(k for k in new_state if k not in state)
     outputs = (new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in new_keys))
     return Traced(graph, keys, (p, g, *state.values()), outputs, names, new_keys)
+
+
+class _Arguments(Mapping):
+    """A parameter group's hyperparameters as a traced ``scalars(group, step)`` reads them.
+
+    A nonzero number or a tensor becomes a scalar argument on first use (a zero is specialised on, as in
+    :func:`trace`); a tuple (``betas``) is read element by element; anything else is passed as it is.
+    """
+
+    def __init__(self, graph: Graph, hyper: Mapping[str, Any], paths: list[tuple[str, int | None]]) -> None:
+        self.graph, self.hyper, self.paths = graph, hyper, paths
+        self.read: dict[str, Any] = {}
+
+    def _argument(self, key: str, index: int | None, v: Any) -> Any:
+        if not (symbolic(v) or isinstance(v, Tensor)):
+            return v
+        self.paths.append((key, index))
+        return self.graph.node("scalar", (len(self.paths) - 1,), True)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.read:
+            v = self.hyper[key]
+            self.read[key] = (
+                tuple(self._argument(key, i, x) for i, x in enumerate(v)) if isinstance(v, tuple)
+                else self._argument(key, None, v)
+            )  # fmt: skip
+        return self.read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.hyper)
+
+    def __len__(self) -> int:
+        return len(self.hyper)
+
+
+def trace_from_hyperparameters(
+    rule: Callable, scalars: Callable, hyper: Mapping[str, Any], keys: tuple[str, ...], maximize: bool,
+    counted: bool, unscaled: bool,
+) -> tuple[Traced, tuple[tuple[str, int | None], ...]]:  # fmt: skip
+    """The rule traced together with its scalars, for a kernel that computes them itself.
+
+    ``scalars(hyper, step)`` runs on symbolic hyperparameters (:class:`_Arguments`) and, if ``counted``, a
+    symbolic step (the ``step`` node: each tensor's own counter, read where the kernel runs); with
+    ``unscaled`` the gradient is first divided by a ``grad_scale`` argument. Returns the trace and, for each
+    scalar argument, where it comes from: ``(key, index)`` into ``hyper`` (index into a tuple, or None), or
+    ``("grad_scale", None)``.
+    """
+    graph = Graph()
+    paths: list[tuple[str, int | None]] = []
+    p, g = graph.node("input", ("p",), False), graph.node("input", ("g",), False)
+    state = {k: graph.node("input", (k,), False) for k in keys}
+    step = graph.node("step", (), True) if counted else 0
+    h = scalars(_Arguments(graph, hyper, paths), step)
+    grad = -g if maximize else g
+    if unscaled:
+        paths.append(("grad_scale", None))
+        grad = grad / graph.node("scalar", (len(paths) - 1,), True)
+    new_p, new_state = rule(p, grad, state, h)
+    new_keys = tuple(k for k in new_state if k not in state)
+    outputs = (new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in new_keys))
+    names = tuple(key if i is None else f"{key}[{i}]" for key, i in paths)
+    return Traced(graph, keys, (p, g, *state.values()), outputs, names, new_keys), tuple(paths)

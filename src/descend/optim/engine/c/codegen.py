@@ -82,6 +82,8 @@ def _expression(n: Node, a: list[str], t: str) -> str:
         return f"-{a[0]}"
     if n.op == "sqrt":
         return f"{'sqrtf' if single else 'sqrt'}({a[0]})"
+    if n.op == "pow":  # of numbers only (graph.NUMBERS_ONLY): in double
+        return f"pow({a[0]}, {a[1]})"
     if n.op == "sign":
         return f"({t})(({a[0]} > 0) - ({a[0]} < 0))"
     if n.op == "maximum":  # torch.maximum propagates NaN
