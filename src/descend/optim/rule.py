@@ -20,6 +20,7 @@ This module also holds the small helpers rules and checks are written with.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -39,10 +40,10 @@ Rule = Callable[[Any, Any, dict[str, Any], Scalars], tuple[Any, dict[str, Any]]]
 def on(x: Any) -> bool:
     """Whether a term with coefficient ``x`` takes part in the update.
 
-    A tensor coefficient (per-row values in a sweep) always takes part: rows where it is zero then compute
-    exactly what the term's absence would.
+    A tensor coefficient (per-row values in a sweep) or a traced one always takes part: rows where it is
+    zero then compute exactly what the term's absence would.
     """
-    return isinstance(x, Tensor) or x != 0
+    return not isinstance(x, int | float) or x != 0
 
 
 def plus(x: Any, c: Any) -> Any:
@@ -93,7 +94,7 @@ def scalar_dtype() -> torch.dtype:
 _TORCH_WORDS = {
     "lr": "learning rate", "eps": "epsilon value", "weight_decay": "weight_decay value",
     "momentum": "momentum value", "alpha": "alpha value", "rho": "rho value", "lr_decay": "lr_decay value",
-    "initial_accumulator_value": "initial_accumulator_value value",
+    "initial_accumulator_value": "initial_accumulator_value value", "momentum_decay": "momentum_decay value",
 }  # fmt: skip
 
 
@@ -124,16 +125,33 @@ def in_unit_interval(name: str, value: Any) -> None:
         raise _bad(name, value, f"0 <= {name} <= 1")
 
 
-def betas_pair(value: Any) -> None:
-    """A pair of numbers in [0, 1); both floats or both tensors, as torch requires."""
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"Invalid betas: {value!r}; expected a pair (beta1, beta2)")
+def betas_pair(value: Any, n: int = 2) -> None:
+    """A pair (or ``n``-tuple) of numbers in [0, 1); all floats or all tensors, as torch requires."""
+    if not isinstance(value, tuple | list) or len(value) != n:
+        names = ", ".join(f"beta{i + 1}" for i in range(n))
+        what = f"a pair ({names})" if n == 2 else f"{n} values ({names})"
+        raise ValueError(f"Invalid betas: {value!r}; expected {what}")
     for i, beta in enumerate(value):
         v = number(f"betas[{i}]", beta)
         if not 0.0 <= v < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}; expected 0 <= beta < 1")
-    if isinstance(value[0], Tensor) != isinstance(value[1], Tensor):
+    if len({isinstance(beta, Tensor) for beta in value}) > 1:
         raise ValueError(f"betas must be either both floats or both Tensors; got {value!r}")
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok`` (for checks whose torch wording has its own form)."""
+    if not ok:
+        raise ValueError(message)
+
+
+def stored(x: Any) -> Any:
+    """``x`` as a per-parameter number of the state holds it: rounded to the precision of step counters."""
+    if isinstance(x, Tensor):  # per-row values of a sweep
+        return x.to(scalar_dtype()).to(x.dtype)
+    if scalar_dtype() == torch.float64:
+        return float(x)
+    return struct.unpack("f", struct.pack("f", x))[0]
 
 
 def no_tensor_with_foreach(group: dict[str, Any], *names: str) -> None:
@@ -175,8 +193,10 @@ __all__ = [
     "number",
     "on",
     "plus",
+    "require",
     "scalar_dtype",
     "scaled",
+    "stored",
     "value",
     "zeros",
 ]

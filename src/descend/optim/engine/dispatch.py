@@ -9,6 +9,10 @@ The choice, for a batch of one device and dtype:
 * ``fused=True``: the fused kernel of the device (:data:`FUSED`), or a ``RuntimeError`` saying why not;
 * otherwise the first of :data:`DEFAULTS` for the device that can run. If a kernel of the default path
   fails to build, that backend is switched off for the process, with a warning, and the next one runs.
+
+A rule that is not element-wise (it takes a norm, a matrix product, ...: the tracer reports it,
+:func:`~descend.optim.engine.graph.not_elementwise`) or whose state is not shaped like its parameter has one
+path, the loop, whatever was asked (``fused=True`` is then an error). Sparse gradients take the loop too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.engine import checks
+from descend.optim.engine import checks, graph
 from descend.optim.engine import counters as steps
 from descend.optim.engine.backend import Backend, Batch
 from descend.optim.engine.c import C_BACKEND, CompileError
@@ -89,14 +93,30 @@ def _collect(opt: Any, group: dict[str, Any]) -> list[Item]:
         g = p.grad
         if g is None:
             continue
+        if p.is_complex() and not opt.supports_complex:
+            raise RuntimeError(f"{type(opt).__name__} does not support complex parameters")
         if g.is_sparse:
             g = opt._sparse(g, group)
+        elif opt.sparse_gradients == "only":
+            raise RuntimeError(
+                f"{type(opt).__name__} does not support dense gradients, please consider Adam instead"
+            )
         state = state_of(p) or (opt._new_state(p, group) if opt.has_state else {})
         items.append((p, g, state))
     return items
 
 
-def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> None:
+def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Backend:
+    """Run ``batch`` on ``backend`` (the loop for a rule that is not element-wise); the backend that ran."""
+    if backend is not LOOP:
+        reason = graph.not_elementwise(batch.rule, batch.h, batch.keys, batch.maximize)
+        if reason is not None:
+            if group.get("fused"):
+                raise RuntimeError(
+                    f"{type(opt).__name__} has no fused kernel: its update is not element-wise (it uses "
+                    f"{reason}); leave fused=None"
+                )
+            backend = LOOP
     try:
         rest = backend.run(batch)
     except CompileError as e:
@@ -107,6 +127,7 @@ def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Non
         rest = backend.run(batch)
     if rest is not None:
         LOOP.run(rest)
+    return backend
 
 
 def step_group(
@@ -119,16 +140,20 @@ def step_group(
     """
     rule = opt.rule if grad_scale is None else unscaling(opt.rule)
     owner = type(opt).__name__
+    numbers = opt.scalar_state
+    shape = None if opt.elementwise_state else opt.state_shape
     buckets: dict[tuple, list[Item]] = {}
     for p, g, state in _collect(opt, group):
         names = tuple(state)
         key = (p.device, REAL.get(p.dtype, p.dtype), names, g.is_sparse)
-        checks.fits(owner, group, index, p, g, state, _state_keys(names))
+        checks.fits(owner, group, index, p, g, state, _state_keys(names, numbers), shape, numbers)
         buckets.setdefault(key, []).append((p, g, state))
-    chosen = {key: LOOP if key[3] else opt._backend(group, key[0], key[1]) for key in buckets}
+    chosen = {
+        key: LOOP if key[3] or shape is not None else opt._backend(group, key[0], key[1]) for key in buckets
+    }
     hyper = opt._hyperparameters(group)
     maximize = bool(group.get("maximize"))
-    whole = None
+    whole, ran = None, set()
     for key, items in buckets.items():
         device, dtype, names, _ = key
         params, grads, states = (list(c) for c in zip(*items, strict=True))
@@ -136,16 +161,25 @@ def step_group(
         def keep(i: int, k: str, t: Tensor, params: list[Tensor] = params, states: list = states) -> None:
             opt._keep(params[i], states[i], k, t)
 
-        keys = _state_keys(names)
+        keys = _state_keys(names, numbers)
         whole = Batch(rule, None, keys, maximize, device, dtype, params, grads, states, keep)
         counts = steps.advance([s["step"] for s in states]) if opt.counts_steps else [0.0] * len(states)
+        if numbers:  # per-parameter numbers: parameters that hold the same ones share a batch
+            cells = [[s[k] for k in numbers] for s in states]
+            counts = [(c, tuple(steps.read(cell))) for c, cell in zip(counts, cells, strict=True)]
         for count, indices in steps.by_step(counts):
             batch = whole if len(indices) == len(whole) else whole.part(indices)
-            batch.h = opt.scalars(hyper, count)
+            if numbers:
+                values = dict(zip(numbers, count[1], strict=True))
+                batch.h = opt.scalars(hyper, count[0], values)  # which advances the numbers
+                for i in indices:
+                    steps.write(cells[i], [values[k] for k in numbers])
+            else:
+                batch.h = opt.scalars(hyper, count)
             if grad_scale is not None:
                 batch.h = Scalars(**vars(batch.h), grad_scale=grad_scale)
-            _run(opt, group, chosen[key], batch)
-    if plan and len(buckets) == 1 and hasattr(chosen[key], "plan"):
+            ran.add(_run(opt, group, chosen[key], batch))
+    if plan and len(buckets) == 1 and not numbers and ran == {chosen[key]} and hasattr(chosen[key], "plan"):
         return chosen[key].plan(opt, group, whole)
     return None
 
@@ -160,12 +194,12 @@ def unscaling(rule: Rule) -> Rule:
     return unscaled
 
 
-_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_KEYS: dict[tuple, tuple[str, ...]] = {}
 
 
-def _state_keys(names: tuple[str, ...]) -> tuple[str, ...]:
-    """The names of a parameter's state tensors, ``step`` aside (memoised: the same few tuples recur)."""
-    keys = _KEYS.get(names)
+def _state_keys(names: tuple[str, ...], numbers: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names of the state tensors a rule reads: all but ``step`` and the ``numbers`` (memoised)."""
+    keys = _KEYS.get((names, numbers))
     if keys is None:
-        keys = _KEYS[names] = tuple(k for k in names if k != "step")
+        keys = _KEYS[names, numbers] = tuple(k for k in names if k != "step" and k not in numbers)
     return keys
