@@ -161,3 +161,44 @@ def test_the_database_covers_every_torch_optimizer_and_descend_has_each():
     for name in INFOS:
         assert issubclass(getattr(optim, name), torch.optim.Optimizer)
         assert getattr(optim, name) is not INFOS[name].optim_cls
+
+
+@pytest.mark.parametrize("direction", ["torch-to-descend", "descend-to-torch"])
+@pytest.mark.parametrize("name", sorted(INFOS))
+def test_state_dicts_load_both_ways_and_the_run_goes_on_as_torchs(name, direction):
+    """Three steps with one class, its state dict into the other, three more steps: as torch all along."""
+    info = INFOS[name]
+    first, second = (info.optim_cls, getattr(optim, name))
+    if direction == "descend-to-torch":
+        first, second = second, first
+
+    def run(classes):
+        net = model()
+        params = [p for p in net.parameters() if p.ndim == 2] if name == "Muon" else list(net.parameters())
+        x = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]).reshape(3, 2)
+        state = None
+        for cls in classes:
+            opt = cls(params)
+            if state is not None:
+                opt.load_state_dict(state)
+
+            def closure(opt=opt):
+                opt.zero_grad()
+                loss = net(x).sum()
+                loss.backward()
+                if info.only_supports_sparse_grads:
+                    for p in params:
+                        p.grad = p.grad.to_sparse()
+                return loss
+
+            for _ in range(3):
+                if info.step_requires_closure:
+                    opt.step(closure)
+                else:
+                    closure()
+                    opt.step()
+            state = copy.deepcopy(opt.state_dict())
+        return [p.detach() for p in params]
+
+    for a, b in zip(run([first, second]), run([info.optim_cls, info.optim_cls]), strict=True):
+        torch.testing.assert_close(a, b, **TOL)

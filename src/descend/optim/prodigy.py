@@ -173,6 +173,11 @@ class Prodigy(Optimizer):
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:
+        if group["k"] == 0:
+            raise TypeError(
+                "Prodigy estimates its step over every parameter (in step()); its update cannot run outside "
+                "an optimizer's step, e.g. on the rows of a sweep"
+            )
         decay = group["weight_decay"] if group["decouple"] else 0.0
         d_eps = group["d"] * group["eps"]
         return Scalars(dlr=group["dlr"], eps=d_eps, eps_root=group["eps_root"], decay=decay)

@@ -12,8 +12,16 @@ nothing else:
     that a hyperparameter may also be a tensor of per-row values (``descend.sweep`` relies on it);
 ``rule(param, grad, state, h) -> (param, state)``
     the update itself, written **once** with ordinary tensor arithmetic and returning the new values: no
-    in-place operations, no branches on tensor values. The engine (:mod:`descend.optim.engine`) runs that
-    one function per tensor, as multi-tensor operations, or traced into a compiled kernel.
+    in-place operations, no branches on tensor values (``torch.where`` instead). The engine
+    (:mod:`descend.optim.engine`) runs that one function per tensor, as multi-tensor operations, or traced
+    into a compiled kernel. A rule that takes a norm or a matrix product (LAMB, Muon) is written the same
+    way; the tracer reports that it is not element-wise and it runs per tensor.
+
+Three optional pieces serve algorithms whose state is not all element-wise: ``scalar_state`` (numbers kept
+per parameter as one-element tensors, read and advanced by ``scalars(group, step, numbers)``: NAdam's
+``mu_product``), ``state_shape(key, param)`` (state of another shape: Adafactor's factors) and
+``prepare()`` (work on whole groups before the update: Prodigy's distance estimate, Schedule-Free's
+running weights).
 
 This module also holds the small helpers rules and checks are written with.
 """

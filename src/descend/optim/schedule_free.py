@@ -50,6 +50,11 @@ class _ScheduleFree(Optimizer):
     @staticmethod
     def averaging(group: dict[str, Any]) -> float:
         """c_{t+1}, the weight of this step's z in the average x (0 while every weight is 0)."""
+        if group["k"] == 0:
+            raise TypeError(
+                "Schedule-Free keeps running weights per parameter group (advanced by step()); its update "
+                "cannot run outside an optimizer's step, e.g. on the rows of a sweep"
+            )
         weight = group["k"] ** group["r"] * group["lr_max"] ** group["weight_lr_power"]
         return weight / group["weight_sum"] if group["weight_sum"] else 0.0
 

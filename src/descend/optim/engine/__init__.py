@@ -26,6 +26,12 @@ The seam is :class:`~descend.optim.engine.backend.Backend`, three members:
 A backend may also offer ``plan(opt, group, batch)``: a remembered step for a group it took whole, which
 on later steps verifies only what can change (:mod:`~descend.optim.engine.c.plan`).
 
+The compiled backends take element-wise rules: each output element a function of the same element of the
+inputs, in the operations of :data:`~descend.optim.engine.graph.OPS` (one table, which every code
+generator implements). A rule that uses anything else (a norm, a matrix product) is reported by the
+tracer (:func:`~descend.optim.engine.graph.not_elementwise`) and runs on the loop, whatever path was
+asked for, as does an algorithm whose state is not shaped like its parameters.
+
 The backends:
 
 ``loop`` (:mod:`~descend.optim.engine.loop`)
