@@ -91,6 +91,8 @@ class Prodigy(Optimizer):
             fused=fused, eps_root=eps_root,
         )  # fmt: skip
         super().__init__(params, defaults)
+        # the distance estimate reads the gradients before the step: GradScaler must unscale them first
+        self._step_supports_amp_scaling = False
 
     @staticmethod
     def check(group: dict[str, Any]) -> None:
