@@ -11,6 +11,7 @@ The state layout is torch.optim's, so state dicts move between torch and descend
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -137,10 +138,13 @@ class Optimizer(torch.optim.Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self._plans = {}
-        # A state dict saved by torch.optim lacks descend's own keys (eps_root, ...): take our defaults.
+        # A state dict saved by torch.optim lacks descend's own keys (eps_root, ...): take our defaults; not
+        # the ``differentiable`` that torch's __setstate__ adds to the defaults of an algorithm without one.
+        own = "differentiable" in inspect.signature(type(self).__init__).parameters
         for group in self.param_groups:
             for key, default in self.defaults.items():
-                group.setdefault(key, default)
+                if key != "differentiable" or own:
+                    group.setdefault(key, default)
         for param_state in self.state.values():
             # Older torch versions saved SGD's momentum_buffer as None before its first use: no buffer yet.
             for key in [k for k, v in param_state.items() if v is None]:
@@ -156,11 +160,11 @@ class Optimizer(torch.optim.Optimizer):
         The execution path (``foreach``, ``fused``) is this optimizer's choice, not the saved one's: it does
         not change the result, and a state dict from torch's fused Adam must load into any path.
         """
-        paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
+        paths = [{k: g[k] for k in ("foreach", "fused") if k in g} for g in self.param_groups]
         self._plans.clear()
         super().load_state_dict(state_dict)
-        for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
-            group["foreach"], group["fused"] = use_foreach, use_fused
+        for group, path in zip(self.param_groups, paths, strict=True):
+            group.update(path)
 
     # Dynamo would re-trace the step's bookkeeping (state creation, batching) as the state changes and gain
     # nothing: the update itself is one kernel or plain tensor code. In a compiled training step, the step
