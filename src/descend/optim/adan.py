@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Scalars, betas_pair, flag, nonnegative, on, plus, zeros
+from descend.optim.rule import Scalars, betas_pair, flag, moments, nonnegative, on, plus
 
 
 class Adan(Optimizer):
@@ -78,7 +78,7 @@ class Adan(Optimizer):
 
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        return {"exp_avg": zeros(param), "exp_avg_sq": zeros(param), "exp_avg_diff": zeros(param)}
+        return moments(param, "exp_avg", "exp_avg_sq", "exp_avg_diff")
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:

@@ -8,7 +8,18 @@ import torch
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Scalars, betas_pair, bias_corrections, flag, nonnegative, on, plus, zeros
+from descend.optim.rule import (
+    Scalars,
+    betas_pair,
+    bias_corrections,
+    ema_square,
+    flag,
+    moments,
+    nonnegative,
+    on,
+    plus,
+    zeros,
+)
 
 
 def trust_ratio(numerator: Tensor, denominator: Tensor, w_norm: Tensor, u_norm: Tensor) -> Tensor:
@@ -75,7 +86,7 @@ class LAMB(Optimizer):
 
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        return {"exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
+        return moments(param, "exp_avg", "exp_avg_sq")
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:
@@ -89,7 +100,7 @@ class LAMB(Optimizer):
     @staticmethod
     def rule(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
         exp_avg = state["exp_avg"].lerp(g, 1 - h.beta1)
-        exp_avg_sq = state["exp_avg_sq"] * h.beta2 + (1 - h.beta2) * g * g
+        exp_avg_sq = ema_square(state["exp_avg_sq"], g, h.beta2)
         denom = plus(plus(exp_avg_sq / h.bias_correction2, h.eps_root).sqrt(), h.eps)
         r = (exp_avg / h.bias_correction1) / denom
         if on(h.weight_decay):

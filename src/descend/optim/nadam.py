@@ -11,6 +11,7 @@ from descend.optim.optimizer import Optimizer
 from descend.optim.rule import (
     Scalars,
     betas_pair,
+    ema_square,
     flag,
     nonnegative,
     on,
@@ -137,7 +138,7 @@ class NAdam(Optimizer):
             else:
                 g = g + h.weight_decay * p
         exp_avg = state["exp_avg"].lerp(g, 1 - h.beta1)
-        exp_avg_sq = state["exp_avg_sq"] * h.beta2 + (1 - h.beta2) * g * g
+        exp_avg_sq = ema_square(state["exp_avg_sq"], g, h.beta2)
         denom = plus(plus(exp_avg_sq / h.bias_correction2, h.eps_root).sqrt(), h.eps)
         p = p + h.grad_step * g / denom + h.momentum_step * exp_avg / denom
         return p, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}

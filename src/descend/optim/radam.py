@@ -7,7 +7,17 @@ from typing import Any
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Scalars, betas_pair, bias_corrections, flag, nonnegative, on, plus, zeros
+from descend.optim.rule import (
+    Scalars,
+    betas_pair,
+    bias_corrections,
+    ema_square,
+    flag,
+    moments,
+    nonnegative,
+    on,
+    plus,
+)
 
 
 class RAdam(Optimizer):
@@ -81,7 +91,7 @@ class RAdam(Optimizer):
 
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        return {"exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
+        return moments(param, "exp_avg", "exp_avg_sq")
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:
@@ -106,7 +116,7 @@ class RAdam(Optimizer):
             else:
                 g = g + h.weight_decay * p
         exp_avg = state["exp_avg"].lerp(g, 1 - h.beta1)
-        exp_avg_sq = state["exp_avg_sq"] * h.beta2 + (1 - h.beta2) * g * g
+        exp_avg_sq = ema_square(state["exp_avg_sq"], g, h.beta2)
         step = exp_avg / h.bias_correction1 * h.lr
         if h.rectify:
             root = plus(exp_avg_sq, h.eps_root * h.bias_correction2).sqrt()

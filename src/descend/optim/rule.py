@@ -84,6 +84,16 @@ def zeros(param: Tensor) -> Tensor:
     return torch.zeros_like(param, memory_format=torch.preserve_format)
 
 
+def ema_square(s: Any, g: Any, beta: Any) -> Any:
+    r"""Adam's second moment :math:`\beta s + (1 - \beta) g^2`, in the order torch computes it."""
+    return s * beta + (1 - beta) * g * g
+
+
+def moments(param: Tensor, *names: str) -> dict[str, Tensor]:
+    """State tensors of zeros, one per name (Adam's ``exp_avg`` and ``exp_avg_sq``, ...)."""
+    return {name: zeros(param) for name in names}
+
+
 def bias_corrections(beta1: Any, beta2: Any, step: float) -> tuple[Any, Any]:
     """Adam's bias corrections ``1 − β1^t`` and ``1 − β2^t``."""
     return 1 - beta1**step, 1 - beta2**step
@@ -194,8 +204,10 @@ __all__ = [
     "accumulator",
     "betas_pair",
     "bias_corrections",
+    "ema_square",
     "flag",
     "in_unit_interval",
+    "moments",
     "no_tensor_with_foreach",
     "nonnegative",
     "number",

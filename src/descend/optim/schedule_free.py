@@ -9,7 +9,18 @@ import torch
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Scalars, betas_pair, flag, nonnegative, number, on, plus, require, zeros
+from descend.optim.rule import (
+    Scalars,
+    betas_pair,
+    ema_square,
+    flag,
+    nonnegative,
+    number,
+    on,
+    plus,
+    require,
+    zeros,
+)
 
 
 class _ScheduleFree(Optimizer):
@@ -278,7 +289,7 @@ class ScheduleFreeAdamW(_ScheduleFree):
 
     @staticmethod
     def rule(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
-        exp_avg_sq = state["exp_avg_sq"] * h.beta2 + (1 - h.beta2) * g * g
+        exp_avg_sq = ema_square(state["exp_avg_sq"], g, h.beta2)
         g = g / plus(plus(exp_avg_sq, h.eps_root).sqrt(), h.eps)
         if on(h.weight_decay):
             g = g + h.weight_decay * p

@@ -7,7 +7,16 @@ from typing import Any
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Scalars, betas_pair, bias_corrections, flag, number, plus, require, zeros
+from descend.optim.rule import (
+    Scalars,
+    betas_pair,
+    bias_corrections,
+    flag,
+    moments,
+    number,
+    plus,
+    require,
+)
 
 
 class SparseAdam(Optimizer):
@@ -89,7 +98,7 @@ class SparseAdam(Optimizer):
 
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        return {"exp_avg": zeros(param), "exp_avg_sq": zeros(param)}
+        return moments(param, "exp_avg", "exp_avg_sq")
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:
