@@ -202,6 +202,7 @@ def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple
     contenders: dict[str, Callable | None] = {"descend fused": None}
     contenders["descend fused"] = torch_style(lambda ps: cls(ps, fused=True, **options), numel, tensors, mat)
     extra = extra_peak_bytes(contenders["descend fused"]) if contenders["descend fused"] else 0
+    slow = slow and contenders["descend fused"] is not None  # a rule that is not element-wise has no other
     for label, kw in (("descend loop", {"foreach": False}), ("descend foreach", {"foreach": True})):
         contenders[label] = None if slow else torch_style(lambda ps, kw=kw: cls(ps, **kw, **options), numel,
                                                           tensors, mat)  # fmt: skip
@@ -251,7 +252,8 @@ def main() -> None:
     parser.add_argument("--tensors", type=int, default=100)
     parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--no-slow", action="store_true", help="at 50M and above, skip descend's eager paths")
+    parser.add_argument("--no-slow", action="store_true",
+                        help="at 50M and above, skip descend's eager paths where it is fused")  # fmt: skip
     args = parser.parse_args()
 
     bw, copy_bw = bandwidth()
