@@ -1,10 +1,13 @@
 """Time one optimizer step, side by side: descend (each path), torch.optim (each mode) and peers, in one run.
 
 An optimizer step is bound by memory traffic, so each row also shows the machine's limit: the bytes a step
-must move (SGD 12 per float32 parameter, momentum/AdaGrad/RMSProp 20, Adadelta/Adam/AdamW/Yogi 28) over the
-bandwidth of a large in-place update ``a += b`` measured in the same run. Peers are timed where installed:
-pytorch-optimizer (Yogi, Adadelta) and optax (jitted by XLA, buffers donated). Times are the best of
-``--reps`` steps after warm-up.
+must move in one pass (SGD 12 per float32 parameter, momentum/AdaGrad/RMSProp/ASGD/Lion/Schedule-Free SGD
+20, Adadelta/Adam/AdamW/Yogi/NAdam/RAdam/Adamax/Rprop/Schedule-Free AdamW 28, Prodigy 40, Adan 44) over the
+bandwidth of a large in-place update ``a += b`` measured in the same run. LAMB, LARS, Adafactor and Muon
+need norms (and Muon matrix products) before they can update, so their one-pass figure is a bound they
+cannot reach; Adafactor and Muon are timed on matrices. Peers are timed where installed: pytorch-optimizer
+(Yogi, Adadelta, and the modern methods torch lacks) and optax (jitted by XLA, buffers donated). Times are
+the best of ``--reps`` steps after warm-up.
 
 With ``--device cuda`` everything runs on the GPU: descend's fused step is its Triton kernel (``pip install
 "descend[gpu]"``), against torch's fused, for-loop and foreach modes; each step is timed between device
@@ -42,7 +45,23 @@ ALGORITHMS: dict[str, tuple[type, dict, type | None, int]] = {
     "adam": (optim.Adam, {"lr": 1e-3}, torch.optim.Adam, 28),
     "adamw": (optim.AdamW, {"lr": 1e-3}, torch.optim.AdamW, 28),
     "yogi": (optim.Yogi, {"lr": 1e-2}, None, 28),
+    "nadam": (optim.NAdam, {"lr": 2e-3}, torch.optim.NAdam, 28),
+    "radam": (optim.RAdam, {"lr": 1e-3}, torch.optim.RAdam, 28),
+    "adamax": (optim.Adamax, {"lr": 2e-3}, torch.optim.Adamax, 28),
+    "rprop": (optim.Rprop, {"lr": 1e-2}, torch.optim.Rprop, 28),
+    "asgd": (optim.ASGD, {"lr": 1e-2}, torch.optim.ASGD, 20),
+    "lion": (optim.Lion, {"lr": 1e-4}, None, 20),
+    "schedule-free-sgd": (optim.ScheduleFreeSGD, {"lr": 1.0}, None, 20),
+    "schedule-free-adamw": (optim.ScheduleFreeAdamW, {"lr": 2.5e-3}, None, 28),
+    "prodigy": (optim.Prodigy, {}, None, 40),
+    "adan": (optim.Adan, {"lr": 1e-3}, None, 44),
+    "lamb": (optim.LAMB, {"lr": 1e-3}, None, 28),
+    "lars": (optim.LARS, {"lr": 1.0}, None, 20),
+    "adafactor": (optim.Adafactor, {"lr": 1e-2}, torch.optim.Adafactor, 12),
+    "muon": (optim.Muon, {"lr": 1e-3}, torch.optim.Muon, 20),
 }
+#: Algorithms for matrices, timed on square parameters.
+MATRICES = {"adafactor", "muon"}
 
 
 #: Where the benchmark runs (``--device``).
@@ -76,9 +95,10 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def make_params(numel: int, tensors: int) -> list[torch.Tensor]:
+def make_params(numel: int, tensors: int, matrices: bool = False) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
-    shape = (numel // tensors,)
+    side = int((numel // tensors) ** 0.5)
+    shape = (side, side) if matrices else (numel // tensors,)
     params = [torch.randn(shape, generator=gen).to(DEVICE).requires_grad_() for _ in range(tensors)]
     for p in params:
         p.grad = torch.randn(p.shape, generator=gen).to(DEVICE)
@@ -95,9 +115,11 @@ def reset_peak() -> None:
         f.write("5")
 
 
-def torch_style(make: Callable[[list[torch.Tensor]], object], numel: int, tensors: int) -> Callable | None:
+def torch_style(
+    make: Callable[[list[torch.Tensor]], object], numel: int, tensors: int, matrices: bool = False
+) -> Callable | None:
     """A warmed-up ``step`` of a torch-style optimizer on fresh parameters, or None if it has no such mode."""
-    params = make_params(numel, tensors)
+    params = make_params(numel, tensors, matrices)
     try:
         opt = make(params)
         opt.step()  # creates state; compiles where a path compiles
@@ -172,6 +194,11 @@ def peer(name: str) -> Callable | None:
         return lambda ps: pytorch_optimizer.Yogi(ps, lr=1e-2, initial_accumulator=0.0, weight_decouple=False)
     if name == "adadelta":
         return lambda ps: pytorch_optimizer.AdaDelta(ps)
+    others = {"lion": "Lion", "lamb": "Lamb", "lars": "LARS", "adan": "Adan", "prodigy": "Prodigy",
+              "schedule-free-sgd": "ScheduleFreeSGD", "schedule-free-adamw": "ScheduleFreeAdamW"}  # fmt: skip
+    if name in others:
+        cls, options = getattr(pytorch_optimizer, others[name]), ALGORITHMS[name][1]
+        return lambda ps: cls(ps, **options)
     return None
 
 
@@ -203,20 +230,25 @@ def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple
     """
     cls, options, torch_cls, _ = ALGORITHMS[name]
     make_peer = peer(name)
+    mat = name in MATRICES
     contenders: dict[str, Callable | None] = {"descend fused": None}
-    contenders["descend fused"] = torch_style(lambda ps: cls(ps, fused=True, **options), numel, tensors)
-    extra = extra_peak_bytes(contenders["descend fused"])
+    contenders["descend fused"] = torch_style(lambda ps: cls(ps, fused=True, **options), numel, tensors, mat)
+    extra = extra_peak_bytes(contenders["descend fused"]) if contenders["descend fused"] else 0
+    slow = slow and contenders["descend fused"] is not None  # a rule that is not element-wise has no other
     for label, kw in (("descend loop", {"foreach": False}), ("descend foreach", {"foreach": True})):
         contenders[label] = None if slow else torch_style(lambda ps, kw=kw: cls(ps, **kw, **options), numel,
-                                                          tensors)  # fmt: skip
+                                                          tensors, mat)  # fmt: skip
     for label, kw in (("torch fused", {"fused": True}), ("torch loop", {"foreach": False}),
                       ("torch foreach", {"foreach": True})):  # fmt: skip
         contenders[label] = None if torch_cls is None else torch_style(
-            lambda ps, kw=kw: torch_cls(ps, **kw, **options), numel, tensors)  # fmt: skip
+            lambda ps, kw=kw: torch_cls(ps, **kw, **options), numel, tensors, mat)  # fmt: skip
+    if torch_cls is not None and not any(contenders[k] for k in ("torch loop", "torch foreach")):
+        # an optimizer with one implementation and no foreach switch (torch's Muon)
+        contenders["torch loop"] = torch_style(lambda ps: torch_cls(ps, **options), numel, tensors, mat)
     contenders["pytorch-optimizer"] = (
-        None if make_peer is None or slow else torch_style(make_peer, numel, tensors)
+        None if make_peer is None or slow else torch_style(make_peer, numel, tensors, mat)
     )
-    contenders["optax"] = optax_step(name, numel, tensors)
+    contenders["optax"] = optax_step(name, numel, tensors) if name in OPTAX else None
     a, b = torch.randn(numel, device=DEVICE), torch.randn(numel, device=DEVICE)
     contenders["reference"] = lambda: a.add_(b)
 
@@ -228,6 +260,7 @@ def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple
     return {label: best.get(label) for label in COLUMNS}, extra, reference
 
 
+OPTAX = {"sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "yogi"}
 COLUMNS = ["descend fused", "descend loop", "descend foreach", "torch fused", "torch loop", "torch foreach",
            "pytorch-optimizer", "optax"]  # fmt: skip
 
@@ -251,7 +284,8 @@ def main() -> None:
     parser.add_argument("--tensors", type=int, default=100)
     parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--no-slow", action="store_true", help="at 50M and above, skip descend's eager paths")
+    parser.add_argument("--no-slow", action="store_true",
+                        help="at 50M and above, skip descend's eager paths where it is fused")  # fmt: skip
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     if args.device == "cuda":

@@ -171,7 +171,7 @@ def test_airfoil_is_evaluated_every_200_examples_as_the_chapter(tmp_path):
 def test_bad_options_are_usage_errors():
     runner = CliRunner()
     cases = [
-        (["compare", "-o", "lbfgs"], "lbfgs"),
+        (["compare", "-o", "lbgfs"], "lbgfs"),
         (["compare", "--lr", "adam=0.1", "-o", "sgd"], "adam"),
         (["compare", "--set", "adam.betas=2,0.9", "-o", "adam"], "beta"),
         (["compare", "-o", "adam:betas=(2,0.9)"], "beta"),

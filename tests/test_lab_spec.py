@@ -70,7 +70,7 @@ def test_an_optimizer_spec_is_checked_against_its_class():
     assert choice.cls.__name__ == "SGD" and choice.kwargs == {"momentum": 0.9, "lr": 0.2, "nesterov": True}
     assert spec.optimizer("adam:beta1=0.8").kwargs == {"betas": (0.8, 0.999)}
     cases = [
-        ("adamm", "did you mean adam or adamw?"),
+        ("adamm", "did you mean adam or"),
         ("adam:foo=1", "Invalid setting of adam: 'foo'"),
         ("adam:betas1=0.5", "did you mean betas or beta1"),
         ("adam:lr=abc", "Invalid lr: 'abc'; Adam's lr is a number"),

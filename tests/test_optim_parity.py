@@ -243,8 +243,12 @@ def test_yogi_defaults_are_the_chapters():
     assert opt.defaults["initial_accumulator_value"] == 0.0
 
 
-@pytest.mark.parametrize("name", optim.names())
-def test_a_small_model_trains_with_every_optimizer(name):
+CHAPTER_NAMES = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw",
+                 "yogi"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CHAPTER_NAMES)
+def test_a_small_model_trains_with_every_chapter_optimizer(name):
     torch.manual_seed(0)
     x = torch.randn(256, 4)
     y = (x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.3).unsqueeze(1) + 0.01 * torch.randn(256, 1)

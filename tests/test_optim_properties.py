@@ -26,6 +26,27 @@ ALGORITHMS = {
     },
     "AdamW": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "weight_decay": d.draw(st.floats(0.0, 0.5))},
     "Yogi": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "eps": d.draw(st.floats(1e-6, 1e-2))},
+    "NAdam": lambda d: {
+        "lr": d.draw(st.floats(1e-4, 0.1)), "momentum_decay": d.draw(st.floats(0.0, 0.01)),
+        "decoupled_weight_decay": d.draw(st.booleans()), "weight_decay": d.draw(st.sampled_from([0.0, 0.1])),
+    },
+    "RAdam": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "betas": (0.9, d.draw(st.floats(0.5, 0.999)))},
+    "Adamax": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "eps": d.draw(st.floats(1e-8, 1e-3))},
+    "Rprop": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)), "etas": (d.draw(st.floats(0.1, 0.9)), 1.5)},
+    "ASGD": lambda d: {
+        "lr": d.draw(st.floats(1e-4, 0.1)), "t0": d.draw(st.sampled_from([0.0, 2.0, 1e6])),
+        "lambd": d.draw(st.sampled_from([0.0, 1e-2])),
+    },
+    "Lion": lambda d: {"lr": d.draw(st.floats(1e-5, 0.01)),
+                       "weight_decay": d.draw(st.sampled_from([0, 0.1]))},
+    "Adan": lambda d: {
+        "lr": d.draw(st.floats(1e-4, 0.1)), "no_prox": d.draw(st.booleans()),
+        "weight_decay": d.draw(st.sampled_from([0.0, 0.02])),
+    },
+    "ScheduleFreeAdamW": lambda d: {"lr": d.draw(st.floats(1e-4, 0.1)),
+                                    "warmup_steps": d.draw(st.integers(0, 3))},
+    "ScheduleFreeSGD": lambda d: {"lr": d.draw(st.floats(1e-4, 1.0)),
+                                  "momentum": d.draw(st.floats(0.1, 0.9))},
 }  # fmt: skip
 
 names = st.sampled_from(sorted(ALGORITHMS))
@@ -61,7 +82,11 @@ def test_paths_agree_and_stay_finite(data, name, dtype, shape_list):
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), name=names, dtype=dtypes, shape_list=shapes)
 def test_zero_gradients_leave_parameters_unchanged(data, name, dtype, shape_list):
-    kwargs = {**ALGORITHMS[name](data), "weight_decay": 0.0}
+    kwargs = ALGORITHMS[name](data)
+    if "weight_decay" in getattr(optim, name).__init__.__code__.co_varnames:
+        kwargs["weight_decay"] = 0.0
+    if name == "ASGD":
+        kwargs["lambd"] = 0.0  # its decay term shrinks the parameters whatever the gradient
     start = tensors(data, dtype, shape_list)
     params = [t.clone().requires_grad_() for t in start]
     opt = getattr(optim, name)(params, **kwargs)

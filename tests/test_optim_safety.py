@@ -353,7 +353,9 @@ def test_differentiable_false_is_accepted_everywhere(name):
     ("SGD", {"lr": 0.1, "weight_decay": 0.1}),  # with momentum, torch detaches the first buffer
     ("Adam", {"lr": 0.1, "weight_decay": 0.1}), ("AdamW", {"lr": 0.1}),
     ("RMSprop", {"lr": 0.1, "momentum": 0.5}), ("Adagrad", {"lr": 0.1, "lr_decay": 0.1}),
-    ("Adadelta", {"weight_decay": 0.1}),
+    ("Adadelta", {"weight_decay": 0.1}), ("NAdam", {"lr": 0.1, "weight_decay": 0.1}),
+    ("NAdam", {"lr": 0.1, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 0.1, "weight_decay": 0.1}), ("ASGD", {"lr": 0.1, "weight_decay": 0.1, "t0": 1}),
 ])  # fmt: skip
 def test_differentiable_step_gives_torch_gradients(name, kwargs):
     """Gradients flow through the step to the parameter, the gradient and the state, as in torch's."""
@@ -378,7 +380,14 @@ def test_differentiable_step_gives_torch_gradients(name, kwargs):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("config", [*CONFIGS, ("Yogi", {"weight_decay": 0.1})], ids=config_id)
+DIFFERENTIABLE = [
+    ("Yogi", {"weight_decay": 0.1}), ("Adamax", {"lr": 0.1, "weight_decay": 0.1}), ("Rprop", {"lr": 0.1}),
+    ("Lion", {"lr": 0.1, "weight_decay": 0.1}), ("Adan", {"lr": 0.1, "weight_decay": 0.1}),
+    ("LAMB", {"lr": 0.1, "weight_decay": 0.1}), ("LARS", {"lr": 0.5}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("config", [*CONFIGS, *DIFFERENTIABLE], ids=config_id)
 def test_differentiable_step_passes_gradcheck(config):
     """The step's derivatives against finite differences (torch's own differentiable AMSGrad cannot)."""
     name, kwargs = config

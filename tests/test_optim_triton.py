@@ -218,7 +218,9 @@ def test_parameters_laid_out_differently_are_walked_through_dense_copies():
 
 def test_half_precision_conversions_round_as_torch_does():
     """The kernels' own float32 <-> bfloat16/float16 conversions, on ties, subnormals, overflow, inf, NaN."""
-    source = codegen.PRELUDE + """
+    source = (
+        codegen.PRELUDE
+        + """
 
 @triton.jit
 def step(x, bf16, f16, back, BLOCK: tl.constexpr):
@@ -229,9 +231,28 @@ def step(x, bf16, f16, back, BLOCK: tl.constexpr):
     tl.store(f16 + r, h)
     tl.store(back + r, _f16_load(h) + _bf16_load(_bf16_store(v)))
 """
+    )
     fn = kernel.jit(source)
-    special = [0.0, -0.0, 1.0, 1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-11, 1 + 3 * 2**-11, 65504.0, 65520.0, 1e6,
-               2**-24, 2**-25, 3 * 2**-26, 2**-14 - 2**-25, 1e-40, float("inf"), float("-inf"), float("nan")]
+    special = [
+        0.0,
+        -0.0,
+        1.0,
+        1 + 2**-8,
+        1 + 3 * 2**-8,
+        1 + 2**-11,
+        1 + 3 * 2**-11,
+        65504.0,
+        65520.0,
+        1e6,
+        2**-24,
+        2**-25,
+        3 * 2**-26,
+        2**-14 - 2**-25,
+        1e-40,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+    ]
     x = torch.cat([torch.tensor(special), torch.randn(1024 - len(special)) * 100.0])
     bf16, f16 = torch.empty(1024, dtype=torch.int16), torch.empty(1024, dtype=torch.int16)
     back = torch.empty(1024)
@@ -296,7 +317,7 @@ def test_on_cuda_the_default_and_fused_paths_choose_triton(monkeypatch):
 
 
 def test_without_triton_forcing_it_is_an_error_naming_triton_and_the_default_falls_back(monkeypatch):
-    monkeypatch.setattr(backend, "installed", lambda: 'it needs Triton, which does not import here')
+    monkeypatch.setattr(backend, "installed", lambda: "it needs Triton, which does not import here")
     p = torch.zeros(3, requires_grad=True)
     opt = optim.Adam([p])
     p.grad = torch.ones(3)
@@ -390,3 +411,30 @@ def test_a_kernel_that_does_not_compile_falls_back_by_default_and_raises_when_fo
     loop.step()
     assert torch.equal(a[0], b[0])
     assert default._backend(default.param_groups[0], torch.device("cpu"), torch.float32).name == "foreach"
+
+
+ELEMENTWISE = [
+    ("NAdam", {"lr": 0.01}),
+    ("NAdam", {"lr": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1}),
+    ("RAdam", {"lr": 0.01}),
+    ("Adamax", {"lr": 0.01, "weight_decay": 0.1}),
+    ("Rprop", {"lr": 0.01}),
+    ("ASGD", {"lr": 0.01, "t0": 2.0}),
+    ("Lion", {"lr": 1e-3, "weight_decay": 0.1}),
+    ("Adan", {"lr": 0.01}),
+    ("ScheduleFreeSGD", {"lr": 0.1}),
+    ("ScheduleFreeAdamW", {"lr": 0.01}),
+]
+
+
+@pytest.mark.parametrize("config", ELEMENTWISE, ids=config_id)
+def test_triton_runs_the_newer_element_wise_rules_as_the_loop_does(config):
+    name, kwargs = config
+    cls = getattr(optim, name)
+    a = make_params(torch.float32, seed=3)
+    b = clone_params(a)
+    opt_a, opt_b = cls(a, **kwargs), cls(b, foreach=False, **kwargs)
+    assert opt_a._backend(opt_a.param_groups[0], torch.device("cpu"), torch.float32).name == "triton"
+    drive(opt_a, a, steps=4)
+    drive(opt_b, b, steps=4)
+    assert_same_run(a, b, opt_a, opt_b, TOLERANCE[torch.float32])

@@ -90,5 +90,5 @@ def test_empty_parameter_list_and_duplicates():
 
 
 def test_unknown_short_name():
-    with pytest.raises(ValueError, match=r"Invalid optimizer: 'adamax'; expected one of sgd"):
-        optim.create("adamax", params())
+    with pytest.raises(ValueError, match=r"Invalid optimizer: 'adamaxx'; expected one of sgd"):
+        optim.create("adamaxx", params())

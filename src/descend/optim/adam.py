@@ -14,6 +14,7 @@ from descend.optim.rule import (
     Scalars,
     betas_pair,
     bias_corrections,
+    ema_square,
     flag,
     no_tensor_with_foreach,
     nonnegative,
@@ -104,7 +105,7 @@ class Adam(Optimizer):
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` (amsgrad).
     """
 
-    rule = staticmethod(adam_rule(lambda s, g, h: s * h.beta2 + (1 - h.beta2) * g * g))
+    rule = staticmethod(adam_rule(lambda s, g, h: ema_square(s, g, h.beta2)))
     scalars = staticmethod(adam_scalars)
 
     def __init__(

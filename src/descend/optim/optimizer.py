@@ -11,6 +11,7 @@ The state layout is torch.optim's, so state dicts move between torch and descend
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -43,16 +44,25 @@ class Optimizer(torch.optim.Optimizer):
     #: Whether the algorithm counts steps in ``state["step"]`` (torch's SGD keeps no step).
     counts_steps: ClassVar[bool] = True
     #: What a sparse gradient means: refused (None), densified ("dense"), or an update of only the entries
-    #: it holds ("support", which refuses weight decay, as torch's sparse Adagrad does).
-    sparse_gradients: ClassVar[Literal["dense", "support"] | None] = None
+    #: it holds ("support", which refuses weight decay, as torch's sparse Adagrad does; "only": the same,
+    #: and dense gradients are refused, as by torch's SparseAdam).
+    sparse_gradients: ClassVar[Literal["dense", "support", "only"] | None] = None
     #: Whether state is created at construction (torch's Adagrad does, and its step expects it).
     eager_state: ClassVar[bool] = False
+    #: Per-parameter numbers kept as one-element tensors (torch's layout: NAdam's ``mu_product``, ASGD's
+    #: ``eta`` and ``mu``). The rule never sees them: :meth:`scalars` reads them and advances them.
+    scalar_state: ClassVar[tuple[str, ...]] = ()
+    #: Whether complex parameters are taken (through their real view, as torch.optim does).
+    supports_complex: ClassVar[bool] = True
     #: Whether a parameter has state before its first update (plain SGD has none: nothing to create).
     has_state: ClassVar[bool]
+    #: Whether every state tensor is shaped like its parameter (set from :meth:`state_shape`).
+    elementwise_state: ClassVar[bool]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.has_state = cls.counts_steps or cls.init_state is not Optimizer.init_state
+        cls.elementwise_state = cls.state_shape is Optimizer.state_shape
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self._plans: dict[int, Any] = {}  # by group index: a remembered step (descend.optim.engine)
@@ -79,9 +89,29 @@ class Optimizer(torch.optim.Optimizer):
         return {}
 
     @staticmethod
-    def scalars(group: dict[str, Any], step: float) -> Scalars:
-        """The numbers the rule needs at ``step`` (1 for the first update)."""
+    def scalars(group: dict[str, Any], step: float, numbers: dict[str, float] | None = None) -> Scalars:
+        """The numbers the rule needs at ``step`` (1 for the first update).
+
+        An algorithm with :attr:`scalar_state` is handed the parameter's current ``numbers`` and writes their
+        next values into that dict.
+        """
         raise TypeError("an optimizer must define scalars(group, step)")
+
+    @staticmethod
+    def state_shape(key: str, param: Tensor) -> tuple[int, ...]:
+        """The shape of state ``key`` of ``param``: the parameter's own, unless the algorithm says otherwise.
+
+        State shaped like its parameter is element-wise; an algorithm that keeps other state (Adafactor's
+        row and column factors) overrides this, and its update then runs per tensor.
+        """
+        return param.shape
+
+    def prepare(self) -> bool:
+        """Work on whole groups before the update (Prodigy's distance estimate, Schedule-Free's weights).
+
+        Called once per :meth:`step`, after the closure; returning False skips the update.
+        """
+        return True
 
     @staticmethod
     def rule(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
@@ -103,17 +133,21 @@ class Optimizer(torch.optim.Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self._plans = {}
-        # A state dict saved by torch.optim lacks descend's own keys (eps_root, ...): take our defaults.
+        # A state dict saved by torch.optim lacks descend's own keys (eps_root, ...): take our defaults; not
+        # the ``differentiable`` that torch's __setstate__ adds to the defaults of an algorithm without one.
+        own = "differentiable" in inspect.signature(type(self).__init__).parameters
         for group in self.param_groups:
             for key, default in self.defaults.items():
-                group.setdefault(key, default)
+                if key != "differentiable" or own:
+                    group.setdefault(key, default)
         for param_state in self.state.values():
             # Older torch versions saved SGD's momentum_buffer as None before its first use: no buffer yet.
             for key in [k for k, v in param_state.items() if v is None]:
                 del param_state[key]
             # ... and a step as a number: a counter tensor now, as torch's own optimizers convert it.
-            if "step" in param_state and not isinstance(param_state["step"], Tensor):
-                param_state["step"] = torch.tensor(float(param_state["step"]), dtype=scalar_dtype())
+            for key in ("step", *self.scalar_state) if self.counts_steps else self.scalar_state:
+                if key in param_state and not isinstance(param_state[key], Tensor):
+                    param_state[key] = torch.tensor(float(param_state[key]), dtype=scalar_dtype())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict saved by descend or by the torch.optim optimizer of the same algorithm.
@@ -122,12 +156,12 @@ class Optimizer(torch.optim.Optimizer):
         not change the result, and a state dict from torch's fused Adam must load into any path. Where this
         optimizer counts steps on the device (``capturable``, ``fused``), the loaded counters go there.
         """
-        paths = [(g.get("foreach"), g.get("fused")) for g in self.param_groups]
+        paths = [{k: g[k] for k in ("foreach", "fused") if k in g} for g in self.param_groups]
         self._plans.clear()
         super().load_state_dict(state_dict)
-        for group, (use_foreach, use_fused) in zip(self.param_groups, paths, strict=True):
-            group["foreach"], group["fused"] = use_foreach, use_fused
-            if group.get("capturable") or use_fused:
+        for group, path in zip(self.param_groups, paths, strict=True):
+            group.update(path)
+            if group.get("capturable") or group.get("fused"):
                 for p in group["params"]:
                     state = self.state.get(p, {})
                     if isinstance(state.get("step"), Tensor) and state["step"].device != p.device:
@@ -151,6 +185,11 @@ class Optimizer(torch.optim.Optimizer):
         grad_scale, found_inf = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)
         # as torch: the update is recorded by autograd only when the optimizer is differentiable
         with torch.set_grad_enabled(bool(self.defaults.get("differentiable"))):
+            # an algorithm's own work on whole groups, unless GradScaler found an inf (read where one is set)
+            own = type(self).prepare is not Optimizer.prepare
+            skipped = own and found_inf is not None and bool(found_inf)
+            if skipped or not self.prepare():
+                return loss
             for i, group in enumerate(self.param_groups):
                 if grad_scale is not None or found_inf is not None:
                     # GradScaler's scale and inf flag: the kernel reads them where the step is counted on

@@ -12,14 +12,23 @@ nothing else:
     that a hyperparameter may also be a tensor of per-row values (``descend.sweep`` relies on it);
 ``rule(param, grad, state, h) -> (param, state)``
     the update itself, written **once** with ordinary tensor arithmetic and returning the new values: no
-    in-place operations, no branches on tensor values. The engine (:mod:`descend.optim.engine`) runs that
-    one function per tensor, as multi-tensor operations, or traced into a compiled kernel.
+    in-place operations, no branches on tensor values (``torch.where`` instead). The engine
+    (:mod:`descend.optim.engine`) runs that one function per tensor, as multi-tensor operations, or traced
+    into a compiled kernel. A rule that takes a norm or a matrix product (LAMB, Muon) is written the same
+    way; the tracer reports that it is not element-wise and it runs per tensor.
+
+Three optional pieces serve algorithms whose state is not all element-wise: ``scalar_state`` (numbers kept
+per parameter as one-element tensors, read and advanced by ``scalars(group, step, numbers)``: NAdam's
+``mu_product``), ``state_shape(key, param)`` (state of another shape: Adafactor's factors) and
+``prepare()`` (work on whole groups before the update: Prodigy's distance estimate, Schedule-Free's
+running weights).
 
 This module also holds the small helpers rules and checks are written with.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -39,10 +48,10 @@ Rule = Callable[[Any, Any, dict[str, Any], Scalars], tuple[Any, dict[str, Any]]]
 def on(x: Any) -> bool:
     """Whether a term with coefficient ``x`` takes part in the update.
 
-    A tensor coefficient (per-row values in a sweep) always takes part: rows where it is zero then compute
-    exactly what the term's absence would.
+    A tensor coefficient (per-row values in a sweep) or a traced one always takes part: rows where it is
+    zero then compute exactly what the term's absence would.
     """
-    return isinstance(x, Tensor) or x != 0
+    return not isinstance(x, int | float) or x != 0
 
 
 def plus(x: Any, c: Any) -> Any:
@@ -75,6 +84,16 @@ def zeros(param: Tensor) -> Tensor:
     return torch.zeros_like(param, memory_format=torch.preserve_format)
 
 
+def ema_square(s: Any, g: Any, beta: Any) -> Any:
+    r"""Adam's second moment :math:`\beta s + (1 - \beta) g^2`, in the order torch computes it."""
+    return s * beta + (1 - beta) * g * g
+
+
+def moments(param: Tensor, *names: str) -> dict[str, Tensor]:
+    """State tensors of zeros, one per name (Adam's ``exp_avg`` and ``exp_avg_sq``, ...)."""
+    return {name: zeros(param) for name in names}
+
+
 def bias_corrections(beta1: Any, beta2: Any, step: float) -> tuple[Any, Any]:
     """Adam's bias corrections ``1 − β1^t`` and ``1 − β2^t``."""
     return 1 - beta1**step, 1 - beta2**step
@@ -93,7 +112,7 @@ def scalar_dtype() -> torch.dtype:
 _TORCH_WORDS = {
     "lr": "learning rate", "eps": "epsilon value", "weight_decay": "weight_decay value",
     "momentum": "momentum value", "alpha": "alpha value", "rho": "rho value", "lr_decay": "lr_decay value",
-    "initial_accumulator_value": "initial_accumulator_value value",
+    "initial_accumulator_value": "initial_accumulator_value value", "momentum_decay": "momentum_decay value",
 }  # fmt: skip
 
 
@@ -124,16 +143,33 @@ def in_unit_interval(name: str, value: Any) -> None:
         raise _bad(name, value, f"0 <= {name} <= 1")
 
 
-def betas_pair(value: Any) -> None:
-    """A pair of numbers in [0, 1); both floats or both tensors, as torch requires."""
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"Invalid betas: {value!r}; expected a pair (beta1, beta2)")
+def betas_pair(value: Any, n: int = 2) -> None:
+    """A pair (or ``n``-tuple) of numbers in [0, 1); all floats or all tensors, as torch requires."""
+    if not isinstance(value, tuple | list) or len(value) != n:
+        names = ", ".join(f"beta{i + 1}" for i in range(n))
+        what = f"a pair ({names})" if n == 2 else f"{n} values ({names})"
+        raise ValueError(f"Invalid betas: {value!r}; expected {what}")
     for i, beta in enumerate(value):
         v = number(f"betas[{i}]", beta)
         if not 0.0 <= v < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}; expected 0 <= beta < 1")
-    if isinstance(value[0], Tensor) != isinstance(value[1], Tensor):
+    if len({isinstance(beta, Tensor) for beta in value}) > 1:
         raise ValueError(f"betas must be either both floats or both Tensors; got {value!r}")
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``ok`` (for checks whose torch wording has its own form)."""
+    if not ok:
+        raise ValueError(message)
+
+
+def stored(x: Any) -> Any:
+    """``x`` as a per-parameter number of the state holds it: rounded to the precision of step counters."""
+    if isinstance(x, Tensor):  # per-row values of a sweep
+        return x.to(scalar_dtype()).to(x.dtype)
+    if scalar_dtype() == torch.float64:
+        return float(x)
+    return struct.unpack("f", struct.pack("f", x))[0]
 
 
 def no_tensor_with_foreach(group: dict[str, Any], *names: str) -> None:
@@ -168,15 +204,19 @@ __all__ = [
     "accumulator",
     "betas_pair",
     "bias_corrections",
+    "ema_square",
     "flag",
     "in_unit_interval",
+    "moments",
     "no_tensor_with_foreach",
     "nonnegative",
     "number",
     "on",
     "plus",
+    "require",
     "scalar_dtype",
     "scaled",
+    "stored",
     "value",
     "zeros",
 ]

@@ -5,6 +5,11 @@ whose shape is not its parameter's. Eager torch then fails half-way through a st
 word; a compiled kernel would read and write past the end of memory. The engine checks every tensor of a
 group before it updates any of them, so a mismatch is a ``RuntimeError`` naming the sizes and the step
 leaves the parameters, the state and the step counters as they were.
+
+Most state is element-wise: shaped like its parameter. An algorithm declares the rest
+(:meth:`descend.optim.Optimizer.state_shape`: Adafactor's row and column factors) and its per-parameter
+numbers (:attr:`descend.optim.Optimizer.scalar_state`, one-element tensors), and each is checked against
+what was declared.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor
 
 
@@ -20,11 +26,11 @@ def _where(group: dict[str, Any], p: Tensor, index: int) -> str:
     return f"parameter {position} of parameter group {index}"
 
 
-def _same_place(t: Tensor, p: Tensor, what: Callable[[], str], hint: str = "") -> None:
-    if t.shape != p.shape:
+def _same_place(t: Tensor, p: Tensor, what: Callable[[], str], shape: tuple, hint: str = "") -> None:
+    if t.shape != shape:
+        whose = "the parameter has shape" if shape == p.shape else "it should have shape"
         raise RuntimeError(
-            f"{what()} has shape {tuple(t.shape)} but the parameter has shape {tuple(p.shape)}{hint}; "
-            "nothing was updated"
+            f"{what()} has shape {tuple(t.shape)} but {whose} {tuple(shape)}{hint}; nothing was updated"
         )
     if t.device != p.device:
         raise RuntimeError(
@@ -34,16 +40,26 @@ def _same_place(t: Tensor, p: Tensor, what: Callable[[], str], hint: str = "") -
 
 def fits(
     owner: str, group: dict[str, Any], index: int, p: Tensor, g: Tensor, state: dict[str, Any],
-    keys: tuple[str, ...],
+    keys: tuple[str, ...], shape: Callable[[str, Tensor], tuple] | None = None, numbers: tuple[str, ...] = (),
 ) -> None:  # fmt: skip
-    """Raise ``RuntimeError`` unless ``g`` and the state tensors ``keys`` match ``p``'s shape and device.
+    """Raise ``RuntimeError`` unless ``g`` and the state tensors ``keys`` fit ``p``.
 
-    ``owner`` is the optimizer's name and ``index`` the group's, for the message.
+    ``shape(key, p)`` is the shape state ``key`` must have (default: ``p``'s); the state ``numbers`` must be
+    one-element tensors. ``owner`` is the optimizer's name and ``index`` the group's, for the message.
     """
-    _same_place(g, p, lambda: f"{owner}: the gradient of {_where(group, p, index)}")
+    _same_place(g, p, lambda: f"{owner}: the gradient of {_where(group, p, index)}", p.shape)
     for k in keys:
         t = state[k]
         what = lambda k=k: f"{owner}: state {k!r} of {_where(group, p, index)}"  # noqa: E731
         if not isinstance(t, Tensor):
             raise RuntimeError(f"{what()} is a {type(t).__name__}, not a tensor; nothing was updated")
-        _same_place(t, p, what, " (was the state dict saved from another model?)")
+        expected = p.shape if shape is None else torch.Size(shape(k, p))
+        _same_place(t, p, what, expected, " (was the state dict saved from another model?)")
+    for k in numbers:
+        t = state.get(k)
+        if not isinstance(t, Tensor) or t.numel() != 1:
+            shown = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise RuntimeError(
+                f"{owner}: state {k!r} of {_where(group, p, index)} is {shown}, not a one-element tensor "
+                "(was the state dict saved from another model?); nothing was updated"
+            )

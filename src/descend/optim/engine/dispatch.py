@@ -15,6 +15,10 @@ the counters and computes the step's scalars itself, nothing waits for the devic
 (``counts_on_device``) and the group asks for it (``capturable=True`` or ``fused=True``, whose counters
 live on the parameters' device, as in torch) or its counters are on a GPU. ``capturable=True`` on a path
 that cannot honour it is an error, as in torch.
+
+A rule that is not element-wise (it takes a norm, a matrix product, ...: the tracer reports it,
+:func:`~descend.optim.engine.graph.not_elementwise`) or whose state is not shaped like its parameter has one
+path, the loop, whatever was asked (``fused=True`` is then an error). Sparse gradients take the loop too.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.engine import checks
+from descend.optim.engine import checks, graph
 from descend.optim.engine import counters as steps
 from descend.optim.engine.backend import Backend, Batch, CompileError, OnDevice
 from descend.optim.engine.c import C_BACKEND
@@ -96,18 +100,28 @@ def _collect(opt: Any, group: dict[str, Any]) -> list[Item]:
         g = p.grad
         if g is None:
             continue
+        if p.is_complex() and not opt.supports_complex:
+            raise RuntimeError(f"{type(opt).__name__} does not support complex parameters")
         if g.is_sparse:
             g = opt._sparse(g, group)
+        elif opt.sparse_gradients == "only":
+            raise RuntimeError(
+                f"{type(opt).__name__} does not support dense gradients, please consider Adam instead"
+            )
         state = state_of(p) or (opt._new_state(p, group) if opt.has_state else {})
         items.append((p, g, state))
     return items
 
 
 def _on_device(owner: str, opt: Any, group: dict[str, Any], backend: Backend, key: tuple,
-               states: list[dict[str, Any]]) -> bool:  # fmt: skip
-    """Whether a batch's step is counted on the device (see the module's text)."""
+               states: list[dict[str, Any]], host_only: bool) -> bool:  # fmt: skip
+    """Whether a batch's step is counted on the device (see the module's text).
+
+    ``host_only``: the algorithm's step needs the host (per-parameter numbers, state not shaped like its
+    parameter). An update that is not element-wise is found when the kernel is traced (see step_group).
+    """
     device, dtype = key[0], key[1]
-    if not getattr(backend, "counts_on_device", False):
+    if host_only or not getattr(backend, "counts_on_device", False):
         if group.get("capturable"):
             why = BACKENDS["triton"].unavailable(device, dtype) or f"this group takes the {backend.name} path"
             raise RuntimeError(
@@ -120,7 +134,17 @@ def _on_device(owner: str, opt: Any, group: dict[str, Any], backend: Backend, ke
     return opt.counts_steps and device.type != "cpu" and all(s["step"].device == device for s in states)
 
 
-def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> None:
+def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Backend:
+    """Run ``batch`` on ``backend`` (the loop for a rule that is not element-wise); the backend that ran."""
+    if backend is not LOOP and batch.on_device is None:
+        reason = graph.not_elementwise(batch.rule, batch.h, batch.keys, batch.maximize)
+        if reason is not None:
+            if group.get("fused"):
+                raise RuntimeError(
+                    f"{type(opt).__name__} has no fused kernel: its update is not element-wise (it uses "
+                    f"{reason}); leave fused=None"
+                )
+            backend = LOOP
     try:
         rest = backend.run(batch)
     except CompileError as e:
@@ -131,6 +155,7 @@ def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Non
         rest = backend.run(batch)
     if rest is not None:
         LOOP.run(rest)
+    return backend
 
 
 def step_group(
@@ -145,18 +170,23 @@ def step_group(
     """
     rule = opt.rule if grad_scale is None else unscaling(opt.rule)
     owner = type(opt).__name__
+    numbers = opt.scalar_state
+    shape = None if opt.elementwise_state else opt.state_shape
     buckets: dict[tuple, list[Item]] = {}
     for p, g, state in _collect(opt, group):
         names = tuple(state)
         key = (p.device, REAL.get(p.dtype, p.dtype), names, g.is_sparse)
-        checks.fits(owner, group, index, p, g, state, _state_keys(names))
+        checks.fits(owner, group, index, p, g, state, _state_keys(names, numbers), shape, numbers)
         buckets.setdefault(key, []).append((p, g, state))
-    chosen = {key: LOOP if key[3] else opt._backend(group, key[0], key[1]) for key in buckets}
-    on_device = {key: _on_device(owner, opt, group, chosen[key], key, [s for _, _, s in items])
+    chosen = {
+        key: LOOP if key[3] or shape is not None else opt._backend(group, key[0], key[1]) for key in buckets
+    }
+    host_only = bool(numbers) or shape is not None
+    on_device = {key: _on_device(owner, opt, group, chosen[key], key, [s for _, _, s in items], host_only)
                  for key, items in buckets.items()}  # fmt: skip
     hyper = opt._hyperparameters(group) if not all(on_device.values()) else None
     maximize = bool(group.get("maximize"))
-    whole = None
+    whole, ran = None, set()
     for key, items in buckets.items():
         device, dtype, names, _ = key
         params, grads, states = (list(c) for c in zip(*items, strict=True))
@@ -164,25 +194,44 @@ def step_group(
         def keep(i: int, k: str, t: Tensor, params: list[Tensor] = params, states: list = states) -> None:
             opt._keep(params[i], states[i], k, t)
 
-        keys = _state_keys(names)
+        keys = _state_keys(names, numbers)
         if on_device[key]:
             counters = [s["step"] for s in states] if opt.counts_steps else None
             raw = {k: v for k, v in group.items() if k != "params"}
             on = OnDevice(opt.scalars, raw, counters, grad_scale, found_inf)
-            _run(opt, group, chosen[key], Batch(opt.rule, None, keys, maximize, device, dtype, params, grads,
-                                                states, keep, on))  # fmt: skip
-            continue
+            batch = Batch(opt.rule, None, keys, maximize, device, dtype, params, grads, states, keep, on)
+            try:
+                ran.add(_run(opt, group, chosen[key], batch))
+                continue
+            except graph.NotElementwise as e:  # traced before anything was written: count on the host
+                if group.get("fused") or group.get("capturable"):
+                    raise RuntimeError(
+                        f"{owner} has no fused kernel: its update is not element-wise (it uses {e}); leave "
+                        "fused=None and capturable=False"
+                    ) from e
+                chosen[key], hyper = LOOP, hyper or opt._hyperparameters(group)
         if found_inf is not None and float(found_inf) != 0:
             continue  # GradScaler found an inf or NaN in the gradients: no step, none counted
         whole = Batch(rule, None, keys, maximize, device, dtype, params, grads, states, keep)
         counts = steps.advance([s["step"] for s in states]) if opt.counts_steps else [0.0] * len(states)
+        if numbers:  # per-parameter numbers: parameters that hold the same ones share a batch
+            cells = [[s[k] for k in numbers] for s in states]
+            counts = [(c, tuple(steps.read(cell))) for c, cell in zip(counts, cells, strict=True)]
         for count, indices in steps.by_step(counts):
             batch = whole if len(indices) == len(whole) else whole.part(indices)
-            batch.h = opt.scalars(hyper, count)
+            if numbers:
+                values = dict(zip(numbers, count[1], strict=True))
+                batch.h = opt.scalars(hyper, count[0], values)  # which advances the numbers
+                for i in indices:
+                    steps.write(cells[i], [values[k] for k in numbers])
+            else:
+                batch.h = opt.scalars(hyper, count)
             if grad_scale is not None:
                 batch.h = Scalars(**vars(batch.h), grad_scale=float(grad_scale))
-            _run(opt, group, chosen[key], batch)
-    if plan and whole is not None and len(buckets) == 1 and hasattr(chosen[key], "plan"):
+            ran.add(_run(opt, group, chosen[key], batch))
+    if plan and whole is not None and len(buckets) == 1 and not numbers and ran == {chosen[key]} and hasattr(
+        chosen[key], "plan"
+    ):
         return chosen[key].plan(opt, group, whole)
     return None
 
@@ -197,12 +246,12 @@ def unscaling(rule: Rule) -> Rule:
     return unscaled
 
 
-_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_KEYS: dict[tuple, tuple[str, ...]] = {}
 
 
-def _state_keys(names: tuple[str, ...]) -> tuple[str, ...]:
-    """The names of a parameter's state tensors, ``step`` aside (memoised: the same few tuples recur)."""
-    keys = _KEYS.get(names)
+def _state_keys(names: tuple[str, ...], numbers: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names of the state tensors a rule reads: all but ``step`` and the ``numbers`` (memoised)."""
+    keys = _KEYS.get((names, numbers))
     if keys is None:
-        keys = _KEYS[names] = tuple(k for k in names if k != "step")
+        keys = _KEYS[names, numbers] = tuple(k for k in names if k != "step" and k not in numbers)
     return keys

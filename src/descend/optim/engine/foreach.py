@@ -7,7 +7,7 @@ rule's graph (:mod:`descend.optim.engine.graph`) once per configuration into a :
 * updates the parameter and the state in place, where their old values are no longer needed;
 * computes in place on a temporary as soon as the value it holds has no other use, so a step allocates
   only the few temporaries the rule keeps alive at the same time;
-* never writes the gradient.
+* never writes the gradient, nor state the rule only reads.
 
 Every operation is the one eager code performs, on the same operands in the same order, so the program's
 result equals the per-tensor path bit for bit (``s - t`` is computed as ``(-t) + s`` and ``s / t`` as
@@ -35,19 +35,53 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine.backend import Batch
-from descend.optim.engine.graph import Node, Traced, specialization, trace
+from descend.optim.engine.graph import COMPARISONS, Node, Traced, specialization, traced
 from descend.optim.engine.loop import real
 
 Lists = list[list[Tensor]]
 # An instruction reads the registers (tensor lists) and the step's scalar values.
 Instruction = Callable[[Lists, list[Any]], None]
 
-_SCALAR = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-           "neg": operator.neg, "sqrt": math.sqrt, "pow": operator.pow}  # fmt: skip
-_TENSOR_OPS = ("add", "sub", "mul", "div", "maximum", "neg", "sqrt", "sign", "lerp", "reciprocal")
+
+def _nan_max(a: float, b: float) -> float:
+    return math.nan if a != a or b != b else (a if a > b else b)
+
+
+def _nan_min(a: float, b: float) -> float:
+    return math.nan if a != a or b != b else (a if a < b else b)
+
+
+def _lerp(start: float, end: float, weight: float) -> float:
+    return start + weight * (end - start) if abs(weight) < 0.5 else end - (end - start) * (1 - weight)
+
+
+#: Each operation of :data:`~descend.optim.engine.graph.OPS` on numbers (subexpressions of scalars only).
+_SCALAR: dict[str, Callable[..., Any]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+    "neg": operator.neg, "abs": abs, "sqrt": math.sqrt, "sign": lambda a: float((a > 0) - (a < 0)),
+    "maximum": _nan_max, "minimum": _nan_min, "lerp": _lerp, "where": lambda c, a, b: a if c else b,
+    "gt": operator.gt, "lt": operator.lt, "ge": operator.ge, "le": operator.le, "eq": operator.eq,
+    "ne": operator.ne, "pow": operator.pow,
+}  # fmt: skip
+# Operations torch has as multi-tensor calls, in place and out of place (the rest run tensor by tensor).
+_TENSOR_OPS = ("add", "sub", "mul", "div", "maximum", "minimum", "neg", "abs", "sqrt", "sign", "lerp",
+               "reciprocal", "clamp_min", "clamp_max")  # fmt: skip
 _IN_PLACE = {op: getattr(torch, f"_foreach_{op}_") for op in _TENSOR_OPS}
 _OUT_OF_PLACE = {op: getattr(torch, f"_foreach_{op}") for op in _TENSOR_OPS}
+# torch.maximum and torch.minimum with a number are torch.clamp's two halves
+_WITH_A_NUMBER = {"maximum": "clamp_min", "minimum": "clamp_max"}
+_PER_TENSOR = {"where": torch.where, **{op: getattr(torch, op) for op in COMPARISONS}}
 _COMMUTATIVE = {"add", "mul"}
+
+
+def _tensor_by_tensor(fn: Callable[..., Tensor]) -> Callable[..., list[Tensor]]:
+    """``fn`` over the tensors of its list operands (numbers passed as they are), as a multi-tensor call."""
+
+    def call(*operands: Any) -> list[Tensor]:
+        n = next(len(o) for o in operands if isinstance(o, list | tuple))
+        return [fn(*(o[i] if isinstance(o, list | tuple) else o for o in operands)) for i in range(n)]
+
+    return call
 
 
 class Program:
@@ -106,13 +140,18 @@ class Program:
         return last
 
     def _emit(self, node: Node, i: int, last_use: dict[tuple, float], traced: Traced) -> None:
-        # operands whose register may take the result: their value dies here and it is not the gradient;
-        # the first operand, or either one of + and ·, or t in s - t and s / t (computed as unary steps on t)
+        # operands whose register may take the result: their value dies here and it is not read-only (the
+        # gradient, state the rule does not write); the first operand, or either one of + and ·, or t in
+        # s - t and s / t (computed as unary steps on t)
+        n_inputs = len(traced.inputs)
         candidates = [
             a for a in node.args
-            if not a.scalar and last_use.get(a.key) == i and self.place[a.key] != 1
+            if not a.scalar and last_use.get(a.key) == i
+            and not (self.place[a.key] < n_inputs and traced.outputs[self.place[a.key]] is None)
             and (a is node.args[0] or node.op in _COMMUTATIVE or node.args[0].scalar)
         ]  # fmt: skip
+        if node.op in _PER_TENSOR:  # a new list, which may take a dying temporary's register, not an input's
+            candidates = [a for a in candidates if self.place[a.key] >= n_inputs]
         slots = traced.outputs[: len(traced.inputs)]
         home = [k for k, out in enumerate(slots) if out is not None and out.key == node.key]
         candidates.sort(key=lambda a: self.place[a.key] not in home)  # prefer a result's own register
@@ -137,6 +176,13 @@ class Program:
     def _operation(self, node: Node, target: int, in_place: bool) -> list[Instruction]:
         op, args = node.op, node.args
         get = [self._operand(a) for a in args]
+        if op in _PER_TENSOR:
+            fn = _tensor_by_tensor(_PER_TENSOR[op])
+            return [lambda r, s: r.__setitem__(target, fn(*(g(r, s) for g in get)))]
+        if op in _WITH_A_NUMBER and any(a.scalar for a in args):
+            # max(x, c) is max(c, x): the tensor goes first, as torch's clamp takes it
+            tensor_first = get if not args[0].scalar else get[::-1]
+            return [self._call(_WITH_A_NUMBER[op], target, tensor_first, in_place)]
         if op in ("sub", "div") and args[0].scalar:
             # eager torch computes s - t as (-t) + s, and s / t as reciprocal(t)·s: do the same, in two steps
             first, then = ("neg", "add") if op == "sub" else ("reciprocal", "mul")
@@ -218,8 +264,8 @@ def program(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -
     """The multi-tensor program for this configuration (built on first use, then cached)."""
     key = specialization(rule, h, keys, maximize)
     with _LOCK:
-        if key not in _PROGRAMS:
-            _PROGRAMS[key] = Program(trace(rule, h, keys, maximize))
+        if key not in _PROGRAMS:  # traced() raises NotElementwise for a rule that is not element-wise
+            _PROGRAMS[key] = Program(traced(rule, h, keys, maximize))
         return _PROGRAMS[key]
 
 

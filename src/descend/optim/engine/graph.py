@@ -20,18 +20,43 @@ operations numbers only take are :data:`NUMBERS_ONLY`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace as Scalars
 from typing import Any
 
+import torch
 from torch import Tensor
+
+#: The element-wise operations a rule may use, with their number of operands. Every backend that compiles a
+#: traced rule implements each of them (:mod:`~descend.optim.engine.foreach`, :mod:`~descend.optim.engine.c`).
+OPS: dict[str, int] = {
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "abs": 1, "sqrt": 1, "sign": 1,
+    "maximum": 2, "minimum": 2, "lerp": 3, "where": 3,
+    "gt": 2, "lt": 2, "ge": 2, "le": 2, "eq": 2, "ne": 2,
+}  # fmt: skip
+#: Comparisons: their results are truth values, which only ``where`` may take (as its condition).
+COMPARISONS = frozenset({"gt", "lt", "ge", "le", "eq", "ne"})
+
+
+class NotElementwise(Exception):
+    """A traced rule used an operation that is not element by element (a norm, a matrix product, ...).
+
+    Such a rule runs per tensor on the loop (:mod:`~descend.optim.engine.loop`) on every path.
+    """
 
 
 class Node:
-    """One value in the traced update: an input element, a scalar argument, a constant or an operation."""
+    """One value in the traced update: an input element, a scalar argument, a constant or an operation.
+
+    It offers the tensor arithmetic of :data:`OPS` (operators, methods, and ``torch.where``,
+    ``torch.maximum``, ... through ``__torch_function__``). Anything else a rule asks of it, a reduction
+    or a matrix product, raises :class:`NotElementwise`.
+    """
 
     __slots__ = ("args", "graph", "key", "op", "scalar")
+    __hash__ = object.__hash__  # == builds a comparison node, so identity is the hash
 
     def __init__(self, graph: Graph, op: str, args: tuple, scalar: bool) -> None:
         self.graph, self.op, self.args, self.scalar = graph, op, args, scalar
@@ -71,6 +96,53 @@ class Node:
     def __rpow__(self, o: Any) -> Node:
         return self.graph.apply("pow", o, self)
 
+    def __abs__(self) -> Node:
+        return self.graph.apply("abs", self)
+
+    def __gt__(self, o: Any) -> Node:  # type: ignore[override]
+        return self.graph.apply("gt", self, o)
+
+    def __lt__(self, o: Any) -> Node:  # type: ignore[override]
+        return self.graph.apply("lt", self, o)
+
+    def __ge__(self, o: Any) -> Node:  # type: ignore[override]
+        return self.graph.apply("ge", self, o)
+
+    def __le__(self, o: Any) -> Node:  # type: ignore[override]
+        return self.graph.apply("le", self, o)
+
+    def __eq__(self, o: Any) -> Node:  # type: ignore[override]
+        return self.graph.apply("eq", self, o)
+
+    def __ne__(self, o: Any) -> Node:  # type: ignore[override]
+        return self.graph.apply("ne", self, o)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "an update rule cannot branch on a tensor's values (it is traced once for all of them); "
+            "use torch.where"
+        )
+
+    def __matmul__(self, o: Any) -> Node:
+        raise NotElementwise("a matrix product")
+
+    __rmatmul__ = __matmul__
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise NotElementwise(f"Tensor.{name}")
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+        op = _TORCH_FUNCTIONS.get(func)
+        if op is None:
+            raise NotElementwise(getattr(func, "__name__", repr(func)))
+        return op(*args, **(kwargs or {}))
+
+    def abs(self) -> Node:
+        return self.graph.apply("abs", self)
+
     def sqrt(self) -> Node:
         return self.graph.apply("sqrt", self)
 
@@ -80,11 +152,57 @@ class Node:
     def maximum(self, o: Node) -> Node:
         return self.graph.apply("maximum", self, o)
 
+    def minimum(self, o: Node) -> Node:
+        return self.graph.apply("minimum", self, o)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Node:
+        """``torch.clamp``: max(x, min) then min(·, max), which is what torch computes, NaN included."""
+        out = self if min is None else self.graph.apply("maximum", self, min)
+        return out if max is None else self.graph.apply("minimum", out, max)
+
     def lerp(self, end: Node, weight: Any) -> Node:
         return self.graph.apply("lerp", self, end, weight)
 
     def clone(self) -> Node:
         return self
+
+    def gt(self, o: Any) -> Node:
+        return self.graph.apply("gt", self, o)
+
+    def lt(self, o: Any) -> Node:
+        return self.graph.apply("lt", self, o)
+
+    def ge(self, o: Any) -> Node:
+        return self.graph.apply("ge", self, o)
+
+    def le(self, o: Any) -> Node:
+        return self.graph.apply("le", self, o)
+
+    def eq(self, o: Any) -> Node:
+        return self.graph.apply("eq", self, o)
+
+    def ne(self, o: Any) -> Node:
+        return self.graph.apply("ne", self, o)
+
+
+def _where(condition: Node, input: Any, other: Any) -> Node:
+    return condition.graph.apply("where", condition, input, other)
+
+
+def _graph_of(*args: Any) -> Graph:
+    return next(a.graph for a in args if isinstance(a, Node))
+
+
+_TORCH_FUNCTIONS: dict[Any, Any] = {
+    torch.where: _where,
+    torch.maximum: lambda a, b: _graph_of(a, b).apply("maximum", a, b),
+    torch.minimum: lambda a, b: _graph_of(a, b).apply("minimum", a, b),
+    torch.abs: lambda a: a.abs(),
+    torch.sqrt: lambda a: a.sqrt(),
+    torch.sign: lambda a: a.sign(),
+    torch.lerp: lambda a, b, w: _graph_of(a, b, w).apply("lerp", a, b, w),
+    torch.clamp: lambda a, min=None, max=None: a.clamp(min, max),
+}
 
 
 class Graph:
@@ -110,6 +228,13 @@ class Graph:
 
     def apply(self, op: str, *args: Any) -> Node | float:
         lifted = tuple(self.lift(a) for a in args)
+        for i, a in enumerate(lifted):
+            if a.op in COMPARISONS and not (op == "where" and i == 0):
+                raise TypeError(
+                    f"a comparison ({a.op}) can only be the condition of torch.where, not an operand of {op}"
+                )
+        if op == "where" and lifted[0].op not in COMPARISONS:
+            raise TypeError("the condition of torch.where in an update rule must be a comparison")
         scalar = all(a.scalar for a in lifted)
         if scalar and op == "mul" and any(isinstance(a, int | float) and a == 0 for a in args):
             return 0.0  # a zero hyperparameter times a number is zero, so the rule drops its term, as eagerly
@@ -227,3 +352,32 @@ def trace_from_hyperparameters(
     outputs = (new_p, None, *(new_state.get(k) for k in keys), *(new_state[k] for k in new_keys))
     names = tuple(key if i is None else f"{key}[{i}]" for key, i in paths)
     return Traced(graph, keys, (p, g, *state.values()), outputs, names, new_keys), tuple(paths)
+
+
+_TRACES: dict[tuple, Traced | NotElementwise] = {}
+_LOCK = threading.Lock()
+
+
+def traced(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> Traced:
+    """:func:`trace`, once per :func:`specialization`; raises :class:`NotElementwise` (remembered too)."""
+    key = specialization(rule, h, keys, maximize)
+    with _LOCK:
+        found = _TRACES.get(key)
+        if found is None:
+            try:
+                found = trace(rule, h, keys, maximize)
+            except NotElementwise as e:
+                found = e
+            _TRACES[key] = found
+    if isinstance(found, NotElementwise):
+        raise found
+    return found
+
+
+def not_elementwise(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> str | None:
+    """Why ``rule`` is not element by element for this configuration (what it used), or None if it is."""
+    try:
+        traced(rule, h, keys, maximize)
+    except NotElementwise as e:
+        return str(e)
+    return None

@@ -64,7 +64,22 @@ static inline uint16_t f16_store(float f) {
 }
 """
 
-_BINARY = {"add": "{} + {}", "sub": "{} - {}", "mul": "{} * {}", "div": "{} / {}"}
+#: C for each operation of :data:`~descend.optim.engine.graph.OPS`, operands ``{0}``, ``{1}``, ``{2}``, in a
+#: type ``{t}`` (the compute type for tensor operations, double for numbers) whose math functions end in
+#: ``{f}`` (``f`` for float). Each computes what torch's operator does, NaN included.
+C_OPS: dict[str, str] = {
+    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}", "neg": "-{0}",
+    "abs": "fabs{f}({0})", "sqrt": "sqrt{f}({0})",
+    "sign": "({t})(({0} > 0) - ({0} < 0))",  # 0 for NaN, as torch.sign
+    "maximum": "({0} != {0} || {1} != {1}) ? ({t})NAN : ({0} > {1} ? {0} : {1})",
+    "minimum": "({0} != {0} || {1} != {1}) ? ({t})NAN : ({0} < {1} ? {0} : {1})",
+    # torch's formula, exact at both ends
+    "lerp": "(fabs{f}({2}) < 0.5{f}) ? {0} + {2} * ({1} - {0}) : {1} - ({1} - {0}) * (1 - {2})",
+    "where": "{0} ? {1} : {2}",
+    "gt": "({t})({0} > {1})", "lt": "({t})({0} < {1})", "ge": "({t})({0} >= {1})",
+    "le": "({t})({0} <= {1})", "eq": "({t})({0} == {1})", "ne": "({t})({0} != {1})",
+    "pow": "pow({0}, {1})",  # of numbers only (graph.NUMBERS_ONLY): in double
+}  # fmt: skip
 
 
 def _c_float(v: float) -> str:
@@ -75,25 +90,9 @@ def _c_float(v: float) -> str:
 
 def _expression(n: Node, a: list[str], t: str) -> str:
     """C for ``n`` of type ``t`` with operands ``a``."""
-    single = t == "float"
-    if n.op in _BINARY:
-        return _BINARY[n.op].format(*a)
-    if n.op == "neg":
-        return f"-{a[0]}"
-    if n.op == "sqrt":
-        return f"{'sqrtf' if single else 'sqrt'}({a[0]})"
-    if n.op == "pow":  # of numbers only (graph.NUMBERS_ONLY): in double
-        return f"pow({a[0]}, {a[1]})"
-    if n.op == "sign":
-        return f"({t})(({a[0]} > 0) - ({a[0]} < 0))"
-    if n.op == "maximum":  # torch.maximum propagates NaN
-        return f"({a[0]} != {a[0]} || {a[1]} != {a[1]}) ? ({t})NAN : ({a[0]} > {a[1]} ? {a[0]} : {a[1]})"
-    if n.op == "lerp":  # torch's formula: exact at both ends
-        start, end, w = a
-        fabs = "fabsf" if single else "fabs"
-        small, large = f"{start} + {w} * ({end} - {start})", f"{end} - ({end} - {start}) * (1 - {w})"
-        return f"({fabs}({w}) < 0.5f) ? {small} : {large}"
-    raise ValueError(f"unknown operation {n.op!r}")  # pragma: no cover - every op Node offers is above
+    if n.op not in C_OPS:  # pragma: no cover - every op a Node offers is in the table (a test checks)
+        raise ValueError(f"unknown operation {n.op!r}")
+    return C_OPS[n.op].format(*a, t=t, f="f" if t == "float" else "")
 
 
 def generate(traced: Traced, dtype: torch.dtype, counter: torch.dtype) -> str:

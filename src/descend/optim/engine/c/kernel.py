@@ -22,7 +22,7 @@ from torch import Tensor
 
 from descend.optim.engine.c import build
 from descend.optim.engine.c.codegen import generate
-from descend.optim.engine.graph import specialization, trace
+from descend.optim.engine.graph import specialization, traced
 from descend.optim.rule import Rule, Scalars
 
 #: The real dtype a complex parameter is updated in (through its real view: same address, twice the elements).
@@ -44,15 +44,15 @@ class Kernel:
 
     def __init__(self, rule: Rule, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool,
                  counter: torch.dtype) -> None:  # fmt: skip
-        traced = trace(rule, h, keys, maximize)
-        self.lib = build.load(generate(traced, dtype, counter))
+        graph = traced(rule, h, keys, maximize)  # raises NotElementwise for a rule that is not element-wise
+        self.lib = build.load(generate(graph, dtype, counter))
         self.fn = self.lib.step
         self.fn.restype = ctypes.c_int
         self.fn.argtypes = _ARGTYPES
-        self.scalar_names = traced.scalar_names
-        self.new_keys = traced.new_keys
+        self.scalar_names = graph.scalar_names
+        self.new_keys = graph.new_keys
         #: Which state keys the kernel writes (output not None), in the order of ``keys``.
-        self.written = tuple(k for k, out in zip(keys, traced.outputs[2:], strict=False) if out is not None)
+        self.written = tuple(k for k, out in zip(keys, graph.outputs[2:], strict=False) if out is not None)
 
     def __call__(
         self, table: array.array, sizes: list[int], h: Scalars,

@@ -52,6 +52,12 @@ def _lerp(a: list[str], t: str) -> str:  # torch's formula: exact at both ends
             f"{end} - ({end} - {start}) * (1.0 - {w}))")  # fmt: skip
 
 
+def _nan_or(a: list[str], value: str) -> str:
+    """NaN where either operand is NaN (as torch.maximum and minimum), else ``value``; nested wheres, since
+    an operand may be a number, whose truth value does not combine with a tensor's by ``|``."""
+    return f"tl.where({a[0]} != {a[0]}, NAN, tl.where({a[1]} != {a[1]}, NAN, {value}))"
+
+
 #: Each operation on tensors, as Triton source from its operands' names and the compute type.
 TENSOR_OPS: dict[str, Op] = {
     "add": lambda a, t: f"{a[0]} + {a[1]}",
@@ -61,10 +67,18 @@ TENSOR_OPS: dict[str, Op] = {
     "neg": lambda a, t: f"-{a[0]}",
     "sqrt": _sqrt,
     "sign": lambda a, t: f"tl.where({a[0]} > 0, 1.0, tl.where({a[0]} < 0, -1.0, 0.0)).to({t})",
-    "maximum": lambda a, t: (  # torch.maximum propagates NaN
-        f"tl.where(({a[0]} != {a[0]}) | ({a[1]} != {a[1]}), NAN, tl.where({a[0]} > {a[1]}, {a[0]}, {a[1]}))"
-    ),
+    "maximum": lambda a, t: _nan_or(a, f"tl.where({a[0]} > {a[1]}, {a[0]}, {a[1]})"),
+    "minimum": lambda a, t: _nan_or(a, f"tl.where({a[0]} < {a[1]}, {a[0]}, {a[1]})"),
+    "abs": lambda a, t: f"tl.abs({a[0]})",
     "lerp": _lerp,
+    # a comparison is a truth value that only a where takes, as its condition (graph.COMPARISONS)
+    "where": lambda a, t: f"tl.where({a[0]}, {a[1]}, {a[2]})",
+    "gt": lambda a, t: f"({a[0]} > {a[1]})",
+    "lt": lambda a, t: f"({a[0]} < {a[1]})",
+    "ge": lambda a, t: f"({a[0]} >= {a[1]})",
+    "le": lambda a, t: f"({a[0]} <= {a[1]})",
+    "eq": lambda a, t: f"({a[0]} == {a[1]})",
+    "ne": lambda a, t: f"({a[0]} != {a[1]})",
 }
 #: Each operation on numbers (float64 scalars): the tensor form, and those only numbers take.
 NUMBER_OPS: dict[str, Op] = {**TENSOR_OPS, "pow": lambda a, t: f"_pow({a[0]}, {a[1]})"}

@@ -1,0 +1,199 @@
+"""The rule vocabulary: every element-wise operation on every backend, and what is not element-wise."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace as Scalars
+
+import pytest
+import torch
+
+from descend import optim
+from descend.optim.engine import dispatch, foreach
+from descend.optim.engine.c import codegen
+from descend.optim.engine.graph import COMPARISONS, NUMBERS_ONLY, OPS, NotElementwise, not_elementwise, trace
+from descend.optim.engine.triton import codegen as triton_codegen
+from descend.optim.optimizer import Optimizer
+from descend.optim.rule import nonnegative, zeros
+
+
+@pytest.fixture(autouse=True)
+def kernel_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DESCEND_CACHE", str(tmp_path_factory.getbasetemp() / "descend-cache"))
+    monkeypatch.delenv("DESCEND_BACKEND", raising=False)
+
+
+def every_op(p, g, state, h):
+    """A rule that uses each operation of the vocabulary, with numbers and tensors on either side."""
+    a = state["a"]
+    t = (g * a).sign()
+    picked = torch.where(t > 0, h.up, torch.where(t < 0, h.down, torch.where(t == 0, 1.0, t)))
+    clipped = (a * picked).clamp(h.low, h.high)
+    m = torch.maximum(a.abs(), g.abs() + h.eps).minimum(clipped + 1.0)
+    masked = torch.where(g >= h.low, g, 0.0) + torch.where(g <= -h.low, -g, 0.0)
+    other = torch.where(g != a, a.lerp(g, h.w), -a) + torch.where(a == g, 1.0, 0.0)
+    return p - h.lr * (m.sqrt() + masked / m) + other, {"a": clipped}
+
+
+H = Scalars(up=1.2, down=0.5, low=0.05, high=2.0, eps=1e-3, w=0.3, lr=0.1)
+
+
+def tensors(seed: int, dtype: torch.dtype) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    out = [torch.randn(40, generator=gen, dtype=dtype), torch.randn(6, 5, generator=gen, dtype=dtype)]
+    out[0][:4] = torch.tensor([0.0, float("nan"), -0.0, 0.05])  # zeros, NaN and a tie with a bound
+    return out
+
+
+def test_every_operation_has_a_form_on_every_backend():
+    assert set(OPS) | NUMBERS_ONLY == set(foreach._SCALAR)
+    assert set(OPS) | NUMBERS_ONLY == set(codegen.C_OPS)
+    assert set(OPS) == set(triton_codegen.TENSOR_OPS)
+    assert set(OPS) | NUMBERS_ONLY == set(triton_codegen.NUMBER_OPS)
+    for op in OPS:
+        assert op in foreach._PER_TENSOR or op in foreach._IN_PLACE or op in COMPARISONS
+    assert set(foreach._PER_TENSOR) >= COMPARISONS
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_the_vocabulary_runs_the_same_on_the_loop_the_program_and_the_kernels(dtype, monkeypatch):
+    class EveryOp(Optimizer):
+        @staticmethod
+        def init_state(param, group):
+            return {"a": torch.full_like(param, 0.7)}
+
+        @staticmethod
+        def scalars(group, step):
+            return H
+
+        rule = staticmethod(every_op)
+
+    results = []
+    kernels = ["triton"] if importlib.util.find_spec("triton") else []  # the extra `make test` installs
+    for path in ({"foreach": False}, {"foreach": True}, {"fused": True}, *kernels):
+        params = [t.requires_grad_() for t in tensors(0, dtype)]
+        if path == "triton":  # through Triton's interpreter
+            monkeypatch.setenv("TRITON_INTERPRET", "1")
+            monkeypatch.setenv("DESCEND_BACKEND", "triton")
+            path = {}
+        opt = EveryOp(params, {"foreach": None, "fused": None, **path})
+        for step in range(3):
+            for p, g in zip(params, tensors(step + 1, dtype), strict=True):
+                p.grad = g
+            opt.step()
+        results.append([t.detach() for p in params for t in (p, opt.state[p]["a"])])
+    for a, b in zip(results[0], results[1], strict=True):
+        assert torch.equal(a.isnan(), b.isnan())
+        assert torch.equal(a.nan_to_num(), b.nan_to_num())
+    for kernel in results[2:]:
+        for a, b in zip(results[0], kernel, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, equal_nan=True)
+
+
+def test_a_comparison_is_only_a_condition_and_a_rule_cannot_branch_on_values():
+    with pytest.raises(TypeError, match=r"can only be the condition of torch\.where"):
+        trace(lambda p, g, s, h: (p - (g > 0), {}), Scalars(), (), False)
+    with pytest.raises(TypeError, match="cannot branch on a tensor's values"):
+        trace(lambda p, g, s, h: (p - g if g > 0 else p, {}), Scalars(), (), False)
+
+
+def test_a_reduction_or_a_matrix_product_is_not_element_wise():
+    h = Scalars(lr=0.1)
+    assert not_elementwise(lambda p, g, s, h: (p - h.lr * g, {}), h, (), False) is None
+    assert not_elementwise(lambda p, g, s, h: (p - g / torch.linalg.vector_norm(g), {}), h, (), False)
+    assert "matrix product" in not_elementwise(lambda p, g, s, h: (p - g @ g, {}), h, (), False)
+    assert "Tensor.mean" in not_elementwise(lambda p, g, s, h: (p - g.mean(), {}), h, (), False)
+    lamb = optim.LAMB([zeros(torch.ones(1))])
+    h = optim.LAMB.scalars(lamb.defaults, 1.0)
+    assert "vector_norm" in not_elementwise(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
+    with pytest.raises(NotElementwise):
+        foreach.program(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
+
+
+class Normalized(Optimizer):
+    """SGD on the gradient divided by its norm: a rule with a reduction."""
+
+    def __init__(self, params, lr=0.1, fused=None, foreach=None):
+        super().__init__(params, dict(lr=lr, fused=fused, foreach=foreach, maximize=False))
+
+    @staticmethod
+    def check(group):
+        nonnegative("lr", group["lr"])
+
+    @staticmethod
+    def scalars(group, step):
+        return Scalars(lr=group["lr"])
+
+    @staticmethod
+    def rule(p, g, state, h):
+        return p - h.lr * g / torch.linalg.vector_norm(g), {}
+
+
+@pytest.mark.parametrize("path", [{}, {"foreach": True}, {"foreach": False}])
+def test_a_rule_that_is_not_element_wise_runs_per_tensor_on_every_path(path, monkeypatch):
+    ran = []
+    loop = dispatch.LOOP.run
+    monkeypatch.setattr(dispatch.LOOP, "run", lambda batch: ran.append(1) or loop(batch))
+    p = torch.tensor([3.0, 4.0], requires_grad=True)
+    opt = Normalized([p], **path)
+    p.grad = torch.tensor([3.0, 4.0])
+    opt.step()
+    torch.testing.assert_close(p.detach(), torch.tensor([2.94, 3.92]))
+    assert ran and not opt._plans.get(0)
+    with pytest.raises(RuntimeError, match=r"Normalized has no fused kernel: its update is not element-wise"):
+        q = torch.ones(2, requires_grad=True)
+        q.grad = torch.ones(2)
+        Normalized([q], fused=True).step()
+
+
+def test_state_the_rule_only_reads_is_never_written_by_the_program():
+    def rule(p, g, state, h):
+        return p - h.lr * state["m"].sqrt() * g, {}  # m is read, its register must survive
+
+    program = foreach.Program(trace(rule, Scalars(lr=0.5), ("m",), False))
+    m = [torch.full((5,), 4.0)]
+    registers = [[torch.ones(5)], [torch.ones(5)], m]
+    program(registers, Scalars(lr=0.5))
+    assert torch.equal(m[0], torch.full((5,), 4.0))
+    assert torch.equal(registers[0][0], torch.zeros(5))
+
+
+def test_per_parameter_numbers_are_read_and_advanced_per_parameter():
+    """NAdam's mu_product: parameters that skipped steps have their own, and get their own batch."""
+    ours = [torch.ones(3, requires_grad=True) for _ in range(3)]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    opts = optim.NAdam(ours, lr=0.1), torch.optim.NAdam(theirs, lr=0.1)
+    for step in range(6):
+        for params, opt in zip((ours, theirs), opts, strict=True):
+            for i, p in enumerate(params):
+                p.grad = None if step < i else torch.full((3,), 0.5 + i)  # parameter i starts at step i
+            opt.step()
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+        assert opts[0].state[p]["mu_product"].dtype == torch.float32
+        torch.testing.assert_close(opts[0].state[p]["mu_product"], opts[1].state[q]["mu_product"])
+    assert len({float(opts[0].state[p]["mu_product"]) for p in ours}) == 3
+
+
+@pytest.mark.parametrize("path", [{}, {"foreach": True}])
+def test_state_not_shaped_like_its_parameter_is_checked_against_what_was_declared(path):
+    small = torch.zeros(3, 4, requires_grad=True)
+    source = optim.Adafactor([small])
+    small.grad = torch.ones(3, 4)
+    source.step()
+    big = torch.zeros(5, 4, requires_grad=True)
+    opt = optim.Adafactor([big], **path)
+    opt.load_state_dict(source.state_dict())
+    big.grad = torch.ones(5, 4)
+    expected = r"state 'row_var' .* has shape \(3, 1\) but it should have shape \(5, 1\)"
+    with pytest.raises(RuntimeError, match=expected):
+        opt.step()
+    assert torch.equal(big, torch.zeros(5, 4))
+
+    p = torch.ones(2, requires_grad=True)
+    nadam = optim.NAdam([p])
+    p.grad = torch.ones(2)
+    nadam.step()
+    nadam.state[p]["mu_product"] = torch.ones(2)
+    with pytest.raises(RuntimeError, match=r"state 'mu_product' .* not a one-element tensor"):
+        nadam.step()
