@@ -39,7 +39,10 @@ from pathlib import Path
 
 from descend.optim.engine.backend import CompileError
 
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+# -ffp-contract=off: no fused multiply-add, each operation rounds as torch's; -fno-trapping-math: the kernel
+# never traps on a floating-point exception (none is enabled), so selects may compute both sides and vectorise
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
+         "-shared", "-fPIC"]  # fmt: skip
 
 
 @functools.cache

@@ -71,8 +71,9 @@ C_OPS: dict[str, str] = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}", "neg": "-{0}",
     "abs": "fabs{f}({0})", "sqrt": "sqrt{f}({0})",
     "sign": "({t})(({0} > 0) - ({0} < 0))",  # 0 for NaN, as torch.sign
-    "maximum": "({0} != {0} || {1} != {1}) ? ({t})NAN : ({0} > {1} ? {0} : {1})",
-    "minimum": "({0} != {0} || {1} != {1}) ? ({t})NAN : ({0} < {1} ? {0} : {1})",
+    # NaN propagates, as torch.maximum; selects of values only, so that the loop still vectorises
+    "maximum": "({0} != {0}) ? {0} : (({1} != {1}) ? {1} : ({0} > {1} ? {0} : {1}))",
+    "minimum": "({0} != {0}) ? {0} : (({1} != {1}) ? {1} : ({0} < {1} ? {0} : {1}))",
     # torch's formula, exact at both ends
     "lerp": "(fabs{f}({2}) < 0.5{f}) ? {0} + {2} * ({1} - {0}) : {1} - ({1} - {0}) * (1 - {2})",
     "where": "{0} ? {1} : {2}",
