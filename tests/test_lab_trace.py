@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from descend import functions, minimize
+from descend import functions, minimize, optim
 from descend.cli import main
 from descend.lab import sweeps, trace
 
@@ -84,3 +84,19 @@ def test_the_sweep_map_plan_checks_before_running_and_reports_theory():
         sweeps.prepare("quadratic", "momentum", {"lr": "0.1", "momentum": "-1,0.5"})
     with pytest.raises(ValueError, match="gradient descent takes only lr"):
         sweeps.prepare("quadratic", "gd", {"lr": "0.1", "momentum": "0.5"})
+
+
+NOT_ON_A_POINT = {"muon": "only supports 2D parameters", "sparse-adam": "sparse gradients only"}
+
+
+@pytest.mark.parametrize("name", optim.names())
+def test_every_optimizer_traces_or_says_why_it_cannot(name):
+    if name in NOT_ON_A_POINT:
+        with pytest.raises(ValueError, match=NOT_ON_A_POINT[name]):
+            trace.prepare("booth", [name], steps=8)
+        return
+    plan = trace.prepare("booth", [name], steps=8)
+    (done,) = trace.run(plan, progress=False)
+    path = done.result.path
+    assert path.shape == (9, 2) and torch.isfinite(path).all()
+    assert float(done.result.fun) < float(plan.function(torch.tensor(plan.start, dtype=torch.float64)))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import descend
-from descend import functions, minimize, optim, schedules
+from descend import functions, minimize, optim, schedules, sweep
 
 C = 0.15 * math.pi
 
@@ -366,3 +366,19 @@ def test_package_exports():
     assert descend.minimize is minimize
     assert descend.Result is type(minimize(functions.get("square"), [1.0], steps=1))
     assert callable(descend.sweep)
+
+
+def test_lbfgs_runs_through_a_closure_and_counts_every_evaluation():
+    f = functions.get("rosenbrock")
+    x0 = torch.tensor(f.start, dtype=torch.float64)
+    for method in (optim.LBFGS, "lbfgs", torch.optim.LBFGS):
+        r = minimize(f, x0, method, steps=10, tol=1e-6, line_search_fn="strong_wolfe")
+        assert torch.allclose(r.x, torch.ones(2, dtype=torch.float64), atol=1e-3), method
+        assert r.nfev > r.nit + 1  # its line search evaluates f several times per step
+
+
+def test_a_sweep_refuses_an_optimizer_whose_update_would_mix_its_rows():
+    f = functions.get("quadratic")
+    for name in ("lamb", "lars", "adafactor", "muon", "schedule-free-adamw", "prodigy", "lbfgs"):
+        with pytest.raises(TypeError, match="Invalid method"):
+            sweep(f, [1.0, 1.0], name, steps=3, lr=[0.1, 0.2])

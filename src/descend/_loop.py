@@ -89,8 +89,8 @@ def optimizer_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
         name = "beta1" if "beta1" in options else "beta2"
         raise TypeError(f"Invalid option {name!r}: {cls.__name__} takes no betas")
     out = dict(options)
-    beta1, beta2 = out.pop("betas", params["betas"].default)
-    out["betas"] = (out.pop("beta1", beta1), out.pop("beta2", beta2))
+    beta1, beta2, *rest = out.pop("betas", params["betas"].default)  # Adan has a third beta
+    out["betas"] = (out.pop("beta1", beta1), out.pop("beta2", beta2), *rest)
     return out
 
 
@@ -100,5 +100,5 @@ def optimizer_arguments(cls: type) -> dict[str, Any]:
     params = inspect.signature(cls.__init__).parameters
     out = {n: p.default for n, p in params.items() if n not in ("self", "params") and p.kind != p.VAR_KEYWORD}
     if "betas" in out and isinstance(out["betas"], tuple):
-        out["beta1"], out["beta2"] = out["betas"]
+        out["beta1"], out["beta2"] = out["betas"][:2]
     return out

@@ -167,12 +167,22 @@ def _with_optimizer(
     p = x0.clone().requires_grad_(True)
     opt = cls([p], **options)
     base_lr = options.get("lr")
+    # L-BFGS evaluates the objective itself, as many times as its line search asks: through a closure
+    evaluates = issubclass(cls, torch.optim.LBFGS) or getattr(cls, "needs_closure", False)
+
+    def closure() -> Tensor:
+        fx, g = obj.value_and_grad(p.detach())
+        p.grad = g
+        return torch.tensor(fx, dtype=p.dtype)
 
     def update(x: Tensor, fx: float, g: Tensor, g_seen: Tensor, k: int) -> Step:
         if schedule is not None:
             opt.param_groups[0]["lr"] = scheduled_lr(schedule, k, base_lr)
-        p.grad = g_seen.clone()
-        opt.step()
+        if evaluates:
+            opt.step(closure)
+        else:
+            p.grad = g_seen.clone()
+            opt.step()
         return Step(p.detach().clone(), float(opt.param_groups[0]["lr"]))
 
     return update, {"optimizer": cls.__name__}

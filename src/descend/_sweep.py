@@ -256,9 +256,9 @@ def _group(
     group = {name: plain(v) for name, v in defaults.items()}
     for name in axes:
         group[name] = grid[name].to(x.dtype).reshape(len(x), 1)
-    if betas:
-        b1, b2 = group["betas"]
-        group["betas"] = (group.pop("beta1", b1), group.pop("beta2", b2))
+    if betas:  # beta1= and beta2= sweep the first two of betas (Adan has a third)
+        first, second, *rest = group["betas"]
+        group["betas"] = (group.pop("beta1", first), group.pop("beta2", second), *rest)
     return group
 
 
@@ -343,6 +343,11 @@ def sweep(
                 "(a class or a short name), whose update rule can act on rows"
             )
         cls, implied = resolved
+        if not cls.sweepable:
+            raise TypeError(
+                f"Invalid method: {method!r}; {cls.__name__} cannot run on the rows of a sweep (see its "
+                "sweepable attribute); run descend.minimize once per setting"
+            )
         fixed = optimizer_options(cls, {**implied, **fixed})
         update = _Rule(cls, _group(cls, fixed, axes, grid_values, x), x)
         name = method if isinstance(method, str) else cls.__name__

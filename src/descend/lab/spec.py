@@ -173,7 +173,11 @@ def resolve_optimizer(
     return _optimizer(text or format(name, options), name, dict(options), set(extras))
 
 
-def _optimizer(text: str, name: str, options: dict[str, Any], extras: set[str]) -> Choice:
+def _optimizer(
+    text: str, name: str, options: dict[str, Any], extras: set[str], point: bool = False
+) -> Choice:
+    """An optimizer spec checked against its class: on a model's parameters (a matrix stands for them), or
+    with ``point`` on one vector, the point :func:`descend.minimize` moves."""
     from descend import optim
     from descend._loop import optimizer_arguments, optimizer_options
 
@@ -190,8 +194,13 @@ def _optimizer(text: str, name: str, options: dict[str, Any], extras: set[str]) 
     kwargs = optimizer_options(cls, {**implied, **{k: v for k, v in options.items() if k not in extras}})
     import torch
 
+    if point and getattr(cls, "sparse_gradients", None) == "only":
+        raise ValueError(
+            f"Invalid optimizer: {name!r} takes sparse gradients only (an embedding's), not a point's "
+            f"(in {text!r})"
+        )
     try:
-        cls([torch.zeros(1, requires_grad=True)], **kwargs)
+        cls([torch.zeros((1,) if point else (2, 2), requires_grad=True)], **kwargs)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{e} (in {text!r})") from None
     return Choice(text, name.lower(), options, cls, kwargs)
@@ -224,7 +233,7 @@ def method(text: str, *, extras: set[str] = frozenset()) -> Choice:
 
     name, options = parse(text)
     if name.lower() in optim.names():
-        return _optimizer(text, name, options, set(extras))
+        return _optimizer(text, name, options, set(extras), point=True)
     if methods.split(name) is None:
         known = [
             *optim.names(),

@@ -10,7 +10,8 @@ Learning rates. An optimizer given no learning rate gets one that suits the func
 decade) that ends lowest after the trace's steps (at most 200), or more exactly the smallest one that ends
 within 0.1% of the lowest, so that the path is the gentlest that gets as far, among the runs that end
 within a box width of the function's box (on a function unbounded below, running away is not progress);
-the grid runs as one batch (:func:`descend.sweep`). The choice is reported. A run whose path stays within 1%
+the grid runs as one batch (:func:`descend.sweep`), or, for an optimizer that cannot run on a sweep's
+rows, as one run per decade. The choice is reported. A run whose path stays within 1%
 of the function's box says so, with the setting to raise.
 """
 
@@ -144,11 +145,13 @@ def choose_lr(plan: Plan, trace: Trace) -> float | None:
     steps = min(plan.steps, _SEARCH_STEPS)
     grid = torch.tensor(LR_GRID, dtype=torch.float64)
     noise = {"noise": plan.noise, "seed": plan.seed} if plan.noise else {}
-    if trace.name in optim.names() or trace.name in ("gd", "gradient"):
+    sweepable = trace.name not in optim.names() or optim.resolve(trace.name)[0].sweepable
+    if sweepable and (trace.name in optim.names() or trace.name in ("gd", "gradient")):
         method = "gd" if trace.name == "gradient" else trace.name
         r = sweep(f, x0, method, steps=steps, lr=grid, **noise, **trace.options)
         final, ends = r.fun, r.x
-    else:
+    else:  # one run per learning rate (a decade apart where the optimizer cannot run on a sweep's rows)
+        grid = grid if sweepable else grid[::4]
         runs = [
             minimize(f, x0, trace.name, steps=steps, lr=float(lr), **noise, **trace.options) for lr in grid
         ]

@@ -52,6 +52,9 @@ class Adafactor(Optimizer):
     ICML 2018.
     """
 
+    #: Not on the rows of a sweep: it keeps row and column means of each tensor, which would mix the rows.
+    sweepable = False
+
     supports_complex = False
 
     def __init__(

@@ -85,7 +85,7 @@ class ASGD(Optimizer):
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {
-            "eta": torch.tensor(value(group["lr"]), dtype=scalar_dtype()),
+            "eta": torch.as_tensor(value(group["lr"]), dtype=scalar_dtype()).clone(),
             "mu": torch.tensor(1.0, dtype=scalar_dtype()),
             "ax": zeros(param),
         }

@@ -57,6 +57,9 @@ class LAMB(Optimizer):
     ICLR 2020 (Algorithm 2, with :math:`\phi` the identity).
     """
 
+    #: Not on the rows of a sweep: it scales each update by a ratio of its tensor's norms (rows would mix).
+    sweepable = False
+
     def __init__(
         self,
         params: Any,
@@ -137,6 +140,9 @@ class LARS(Optimizer):
     Paper: Y. You, I. Gitman and B. Ginsburg, *Large Batch Training of Convolutional Networks*, 2017
     (Algorithm 1).
     """
+
+    #: Not on the rows of a sweep: it scales each update by a ratio of its tensor's norms (rows would mix).
+    sweepable = False
 
     def __init__(
         self,

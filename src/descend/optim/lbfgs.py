@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -73,6 +73,11 @@ class LBFGS(torch.optim.Optimizer):
     ``old_dirs`` (:math:`y`), ``old_stps`` (:math:`s`), ``ro`` (:math:`1/y^\top s`), ``H_diag``,
     ``prev_flat_grad``, ``prev_loss``, ``al``.
     """
+
+    #: ``step`` evaluates the objective itself, through its closure (descend.minimize gives it one).
+    needs_closure: ClassVar[bool] = True
+    #: It cannot run on the rows of a sweep: its state is one history for all parameters.
+    sweepable: ClassVar[bool] = False
 
     def __init__(
         self,

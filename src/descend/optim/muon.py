@@ -78,6 +78,9 @@ class Muon(Optimizer):
     *Muon is Scalable for LLM Training* (2025).
     """
 
+    #: Not on the rows of a sweep: it orthogonalises each matrix's update, which would mix the rows.
+    sweepable = False
+
     counts_steps = False
     supports_complex = False
 

@@ -49,6 +49,10 @@ class Optimizer(torch.optim.Optimizer):
     sparse_gradients: ClassVar[Literal["dense", "support", "only"] | None] = None
     #: Whether state is created at construction (torch's Adagrad does, and its step expects it).
     eager_state: ClassVar[bool] = False
+    #: Whether the rule can run on the rows of a sweep (:func:`descend.sweep`): each row its own run, the
+    #: hyperparameters per-row tensors. Not where the update takes norms or matrix products over a tensor
+    #: (rows would mix) or needs work on the whole group (:meth:`prepare`).
+    sweepable: ClassVar[bool] = True
     #: Per-parameter numbers kept as one-element tensors (torch's layout: NAdam's ``mu_product``, ASGD's
     #: ``eta`` and ``mu``). The rule never sees them: :meth:`scalars` reads them and advances them.
     scalar_state: ClassVar[tuple[str, ...]] = ()

@@ -61,6 +61,9 @@ class Prodigy(Optimizer):
     ICML 2024 (Algorithm 4, Adam version).
     """
 
+    #: Not on the rows of a sweep: it estimates its step size over every parameter in step().
+    sweepable = False
+
     counts_steps = False
 
     def __init__(

@@ -75,7 +75,9 @@ class Rprop(Optimizer):
 
     @staticmethod
     def init_state(param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
-        return {"prev": zeros(param), "step_size": accumulator(param, value(group["lr"]))}
+        lr = value(group["lr"])  # per-row values on a sweep's rows
+        step_size = zeros(param) + lr if isinstance(lr, Tensor) else accumulator(param, lr)
+        return {"prev": zeros(param), "step_size": step_size}
 
     @staticmethod
     def scalars(group: dict[str, Any], step: float) -> Scalars:

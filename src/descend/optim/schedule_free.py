@@ -32,6 +32,9 @@ class _ScheduleFree(Optimizer):
     ``train_mode``: a state dict holds everything to resume exactly.
     """
 
+    #: Not on the rows of a sweep: it keeps running weights per parameter group, advanced by step().
+    sweepable = False
+
     counts_steps = False
 
     def _schedule(self, group: dict[str, Any], lr: float, k: int) -> float:

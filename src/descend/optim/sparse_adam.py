@@ -46,6 +46,9 @@ class SparseAdam(Optimizer):
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
     """
 
+    #: Not on the rows of a sweep: it takes sparse gradients only.
+    sweepable = False
+
     sparse_gradients = "only"
 
     def __init__(
