@@ -535,3 +535,26 @@ def test_descend_optimizers_and_schedules_resume_exactly(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters(), strict=True))
     assert without_seconds(resumed) == without_seconds(straight)
     assert straight["lr"][0] == 0.02 and straight.final("lr") == 0.0
+
+
+def test_lbfgs_trains_through_a_closure_and_schedule_free_is_evaluated_at_its_average():
+    from descend import optim
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+    for cls, kwargs in ((optim.LBFGS, {"lr": 0.5, "max_iter": 5}), (optim.ScheduleFreeAdamW, {"lr": 0.1})):
+        model = torch.nn.Linear(3, 1)
+        opt = cls(model.parameters(), **kwargs)
+        history = quiet_fit(model, opt, (x, y, x, y), epochs=15, batch_size=16)
+        first, last = history.records[0]["train_loss"], history.records[-1]["train_loss"]
+        assert last < 0.5 * first, cls.__name__
+    # the records saw x (eval mode), and training went on at y afterwards
+    assert opt.param_groups[0]["train_mode"] is True
+    ys = [p.detach().clone() for p in model.parameters()]
+    opt.eval()
+    with torch.no_grad():
+        loss_x = squared_loss(model(x), y).item()
+    opt.train()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ys, strict=True))
+    assert loss_x == pytest.approx(history.records[-1]["test_loss"], rel=1e-5)

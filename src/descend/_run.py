@@ -3,9 +3,10 @@ and how a run ends. Private: :mod:`descend.train` is the way in."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,25 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, message: str, history: History) -> None:
         super().__init__(message)
         self.history = history
+
+
+def _evaluates(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimizer's step evaluates the loss itself, through a closure (L-BFGS)."""
+    return isinstance(optimizer, torch.optim.LBFGS) or getattr(optimizer, "needs_closure", False)
+
+
+@contextlib.contextmanager
+def _evaluation_weights(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """The weights a model is evaluated with: Schedule-Free's average x (its ``eval()``), not the point y
+    its gradients are taken at; then back to training."""
+    switch = callable(getattr(optimizer, "eval", None)) and callable(getattr(optimizer, "train", None))
+    if switch:
+        optimizer.eval()
+    try:
+        yield
+    finally:
+        if switch:
+            optimizer.train()
 
 
 @torch.no_grad()
@@ -143,6 +163,8 @@ class Run:
         the loss is not finite)."""
         self.optimizer.zero_grad(set_to_none=True)
         xb, yb = self.x[idx], self.y[idx]
+        if _evaluates(self.optimizer):  # L-BFGS: the minibatch's loss, as often as its line search asks
+            return self._closure_step(xb, yb)
         out = self.model(xb)
         batch_loss = _scalar(self.loss(out, yb), "loss")
         value = float(batch_loss.detach())
@@ -154,6 +176,19 @@ class Run:
             self.scheduler.step()
         if self.cfg.train_eval == "running":
             self.accumulate(out.detach(), yb, value)
+        return value
+
+    def _closure_step(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            batch_loss = _scalar(self.loss(self.model(xb), yb), "loss")
+            if math.isfinite(float(batch_loss.detach())):
+                batch_loss.backward()
+            return batch_loss.detach()
+
+        value = float(self.optimizer.step(closure))
+        if self.scheduler is not None and self.cfg.scheduler_interval == "step":
+            self.scheduler.step()
         return value
 
     def accumulate(self, out: torch.Tensor, yb: torch.Tensor, value: float) -> None:
@@ -177,15 +212,16 @@ class Run:
             "seconds": pos.seconds,
             "lr": float(self.optimizer.param_groups[0]["lr"]),
         }
-        if self.cfg.train_eval == "full" or pos.running_n == 0:
-            train = evaluate(self.model, self.loss, self.x, self.y, metrics, self.cfg.eval_batch_size)
-        else:
-            train = {k: v / pos.running_n for k, v in pos.running.items()}
-        pos.running, pos.running_n = {}, 0
-        rec.update({f"train_{k}": v for k, v in train.items()})
-        if self.tx is not None:
-            test = evaluate(self.model, self.loss, self.tx, self.ty, metrics, self.cfg.eval_batch_size)
-            rec.update({f"test_{k}": v for k, v in test.items()})
+        with _evaluation_weights(self.optimizer):
+            if self.cfg.train_eval == "full" or pos.running_n == 0:
+                train = evaluate(self.model, self.loss, self.x, self.y, metrics, self.cfg.eval_batch_size)
+            else:
+                train = {k: v / pos.running_n for k, v in pos.running.items()}
+            pos.running, pos.running_n = {}, 0
+            rec.update({f"train_{k}": v for k, v in train.items()})
+            if self.tx is not None:
+                test = evaluate(self.model, self.loss, self.tx, self.ty, metrics, self.cfg.eval_batch_size)
+                rec.update({f"test_{k}": v for k, v in test.items()})
         self.history.records.append(rec)
         if self.callback is not None:
             self.callback(rec)
