@@ -34,6 +34,12 @@ ALGORITHMS: dict[str, tuple[type, dict, type]] = {
     "adadelta": (optim.Adadelta, {}, torch.optim.Adadelta),
     "adam": (optim.Adam, {"lr": 1e-3}, torch.optim.Adam),
     "adamw": (optim.AdamW, {"lr": 1e-3}, torch.optim.AdamW),
+    "nadam": (optim.NAdam, {"lr": 1e-3}, torch.optim.NAdam),
+    "radam": (optim.RAdam, {"lr": 1e-3}, torch.optim.RAdam),
+    "adamax": (optim.Adamax, {"lr": 1e-3}, torch.optim.Adamax),
+    "rprop": (optim.Rprop, {"lr": 1e-3}, torch.optim.Rprop),
+    "asgd": (optim.ASGD, {"lr": 1e-3}, torch.optim.ASGD),
+    "adafactor": (optim.Adafactor, {"lr": 1e-2}, torch.optim.Adafactor),
 }
 #: 100 tensors of 300 elements, 1,000 of 1,000, and 10M parameters in 100 tensors of 100,000
 SHAPES = ["100x300", "1000x1000", "100x100000"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from descend import optim
-from descend.optim.engine import dispatch, foreach
+from descend.optim.engine import dispatch, foreach, loop
 from descend.optim.engine.c import codegen
 from descend.optim.engine.graph import COMPARISONS, NUMBERS_ONLY, OPS, NotElementwise, not_elementwise, trace
 from descend.optim.engine.triton import codegen as triton_codegen
@@ -132,8 +132,8 @@ class Normalized(Optimizer):
 @pytest.mark.parametrize("path", [{}, {"foreach": True}, {"foreach": False}])
 def test_a_rule_that_is_not_element_wise_runs_per_tensor_on_every_path(path, monkeypatch):
     ran = []
-    loop = dispatch.LOOP.run
-    monkeypatch.setattr(dispatch.LOOP, "run", lambda batch: ran.append(1) or loop(batch))
+    for backend in (dispatch.LOOP, dispatch.STACKED):
+        monkeypatch.setattr(backend, "run", lambda batch, run=backend.run: ran.append(1) or run(batch))
     p = torch.tensor([3.0, 4.0], requires_grad=True)
     opt = Normalized([p], **path)
     p.grad = torch.tensor([3.0, 4.0])
@@ -197,3 +197,53 @@ def test_state_not_shaped_like_its_parameter_is_checked_against_what_was_declare
     nadam.state[p]["mu_product"] = torch.ones(2)
     with pytest.raises(RuntimeError, match=r"state 'mu_product' .* not a one-element tensor"):
         nadam.step()
+
+
+STACKABLE = [
+    (optim.Adafactor, {}), (optim.LAMB, {"weight_decay": 0.1}), (optim.LARS, {"momentum": 0.9}),
+    (optim.Muon, {"nesterov": True}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cls", "options"), STACKABLE, ids=lambda c: getattr(c, "__name__", ""))
+def test_small_tensors_of_one_shape_are_stacked_and_step_as_the_per_tensor_loop(cls, options, monkeypatch):
+    stacked = []
+    monkeypatch.setattr(loop.Stacked, "_stacked", lambda self, b, i, run=loop.Stacked._stacked: (
+        stacked.append(len(i)) or run(self, b, i)))  # fmt: skip
+    lone = [(2, 3)] if cls is optim.Muon else [(7,)]
+    shapes = [(4, 6)] * 3 + ([(3, 5)] * 2 if cls is optim.Muon else [(5,)] * 3) + lone
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
+    grads = [[torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes] for _ in range(4)]
+    results = []
+    for path in (None, False):
+        params = [p.clone().requires_grad_() for p in start]
+        opt = cls(params, foreach=path, **options)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g.clone()
+            opt.step()
+        results.append(params)
+    # the default path stacked each shape at each step (a lone shape runs alone); foreach=False did not
+    assert stacked == ([3, 2] if cls is optim.Muon else [3, 3]) * len(grads)
+    # Muon's Newton-Schulz iteration runs in bfloat16, whose rounding differs between one product and a batch
+    tolerance = {"atol": 1e-3, "rtol": 0} if cls is optim.Muon else {"atol": 0, "rtol": 1e-14}
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, **tolerance)
+    assert cls.rule not in loop.STACKED.unmappable
+
+
+def test_a_rule_that_reads_a_number_out_of_a_tensor_runs_per_tensor_and_writes_nothing_twice():
+    class Clipped(Normalized):
+        @staticmethod
+        def rule(p, g, state, h):
+            return p - h.lr * g / max(1.0, float(torch.linalg.vector_norm(g))), {}
+
+    params = [torch.full((3,), 1.0, requires_grad=True) for _ in range(3)]
+    for p in params:
+        p.grad = torch.full((3,), 2.0)
+    Clipped(params, lr=0.5).step()
+    expected = 1.0 - 0.5 * 2.0 / 12**0.5
+    for p in params:
+        torch.testing.assert_close(p.detach(), torch.full((3,), expected))
+    assert Clipped.rule in loop.STACKED.unmappable

@@ -120,7 +120,8 @@ class Adafactor(Optimizer):
         if p.numel() == 0:
             return p, {}
         eps1 = torch.finfo(p.dtype).eps if h.eps1 is None else h.eps1
-        alpha = max(h.eps2, float(torch.linalg.vector_norm(p)) / p.numel() ** 0.5) * h.rho
+        # numbers stay tensors (no float()), so the rule maps over a stack of tensors (engine.loop.STACKED)
+        alpha = (torch.linalg.vector_norm(p) / p.numel() ** 0.5).clamp(min=h.eps2) * h.rho
         if on(h.weight_decay):
             p = p * (1 - h.lr * h.weight_decay)
         if g.dim() > 1:
@@ -134,5 +135,5 @@ class Adafactor(Optimizer):
             variance = state["variance"].lerp(g * g, h.one_minus_beta2)
             new = {"variance": variance}
         update = variance.clamp(min=eps1 * eps1).rsqrt() * g
-        clip = max(1.0, float(torch.linalg.vector_norm(update)) / (update.numel() ** 0.5 * h.d))
+        clip = (torch.linalg.vector_norm(update) / (update.numel() ** 0.5 * h.d)).clamp(min=1.0)
         return p - (alpha / clip) * update, new

@@ -36,7 +36,7 @@ from descend.optim.engine.backend import Backend, Batch, CompileError, OnDevice
 from descend.optim.engine.c import C_BACKEND
 from descend.optim.engine.c.kernel import REAL
 from descend.optim.engine.foreach import FOREACH
-from descend.optim.engine.loop import LOOP
+from descend.optim.engine.loop import LOOP, STACKED
 from descend.optim.engine.triton import TRITON
 from descend.optim.rule import Rule, Scalars
 
@@ -134,9 +134,16 @@ def _on_device(owner: str, opt: Any, group: dict[str, Any], backend: Backend, ke
     return opt.counts_steps and device.type != "cpu" and all(s["step"].device == device for s in states)
 
 
+def _per_tensor(group: dict[str, Any]) -> Backend:
+    """The backend of a rule no kernel fuses: stacked, but the plain loop where the group asks for it."""
+    if group.get("differentiable") or group.get("foreach") is False or forced() == "loop":
+        return LOOP
+    return STACKED
+
+
 def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Backend:
     """Run ``batch`` on ``backend`` (the loop for a rule that is not element-wise); the backend that ran."""
-    if backend is not LOOP and batch.on_device is None:
+    if backend not in (LOOP, STACKED) and batch.on_device is None:
         reason = graph.not_elementwise(batch.rule, batch.h, batch.keys, batch.maximize)
         if reason is not None:
             if group.get("fused"):
@@ -144,7 +151,7 @@ def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Bac
                     f"{type(opt).__name__} has no fused kernel: its update is not element-wise (it uses "
                     f"{reason}); leave fused=None"
                 )
-            backend = LOOP
+            backend = _per_tensor(group)
     try:
         rest = backend.run(batch)
     except CompileError as e:
@@ -179,7 +186,8 @@ def step_group(
         checks.fits(owner, group, index, p, g, state, _state_keys(names, numbers), shape, numbers)
         buckets.setdefault(key, []).append((p, g, state))
     chosen = {
-        key: LOOP if key[3] or shape is not None else opt._backend(group, key[0], key[1]) for key in buckets
+        key: LOOP if key[3] else _per_tensor(group) if shape is not None else opt._backend(group, *key[:2])
+        for key in buckets
     }
     host_only = bool(numbers) or shape is not None
     on_device = {key: _on_device(owner, opt, group, chosen[key], key, [s for _, _, s in items], host_only)
@@ -209,7 +217,7 @@ def step_group(
                         f"{owner} has no fused kernel: its update is not element-wise (it uses {e}); leave "
                         "fused=None and capturable=False"
                     ) from e
-                chosen[key], hyper = LOOP, hyper or opt._hyperparameters(group)
+                chosen[key], hyper = _per_tensor(group), hyper or opt._hyperparameters(group)
         if found_inf is not None and float(found_inf) != 0:
             continue  # GradScaler found an inf or NaN in the gradients: no step, none counted
         whole = Batch(rule, None, keys, maximize, device, dtype, params, grads, states, keep)

@@ -8,6 +8,12 @@ A sparse gradient updates only the entries it holds: the rule runs on those entr
 its state, gathered, and the results are written back to the same places (torch's sparse Adagrad and
 SparseAdam do the same; where the gradient is zero nothing moves, even where the rule would divide zero by
 zero).
+
+:data:`STACKED` is the same rule over many small tensors at once, for rules that are not element-wise
+(norms, matrix products: Adafactor, LAMB, Muon), which no kernel fuses: tensors of one shape are stacked and
+the rule is mapped over the stack with :func:`torch.func.vmap`, so each of its operations runs once for all
+of them instead of once per tensor (a norm under ``vmap`` is still each tensor's own norm). A rule that
+cannot be mapped (one that reads a number out of a tensor, say) runs per tensor, as in :data:`LOOP`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine.backend import Batch
+from descend.optim.rule import Rule
 
 
 def real(t: Tensor) -> Tensor:
@@ -67,3 +74,67 @@ def _on_support(batch: Batch, i: int, param: Tensor, grad: Tensor, state: dict) 
 
 
 LOOP = Loop()
+
+#: Tensors up to this many elements are stacked: above it the per-tensor overhead is small next to the
+#: arithmetic, and a stack would copy a large tensor twice more.
+STACK_NUMEL = 1 << 16
+#: At most this many elements in one stack, so a stack's copies cost little memory.
+STACK_TOTAL = 1 << 22
+
+
+class Stacked(Loop):
+    name = "stacked"
+
+    def __init__(self) -> None:
+        self.unmappable: set[Rule] = set()
+
+    def run(self, batch: Batch) -> None:
+        if torch.is_grad_enabled() or batch.rule in self.unmappable:
+            return super().run(batch)
+        stacks: dict[tuple, list[int]] = {}
+        alone = []
+        for i, (p, g) in enumerate(zip(batch.params, batch.grads, strict=True)):
+            if g.is_sparse or p.numel() > STACK_NUMEL or p.numel() == 0:
+                alone.append(i)
+            else:
+                stacks.setdefault((p.shape, p.is_complex()), []).append(i)
+        for indices in stacks.values():
+            size = max(1, STACK_TOTAL // batch.params[indices[0]].numel())
+            for start in range(0, len(indices), size):
+                part = indices[start : start + size]
+                if len(part) == 1 or not self._stacked(batch, part):
+                    alone.extend(part)
+        if alone:
+            super().run(batch.part(sorted(alone)) if len(alone) < len(batch) else batch)
+
+    def _stacked(self, batch: Batch, indices: list[int]) -> bool:
+        """Update ``params[i]`` for ``i`` in ``indices`` (one shape) in one mapped call; False if the rule
+        cannot be mapped (then nothing was written)."""
+        params = [real(batch.params[i]) for i in indices]
+        grads = [real(batch.grads[i]) for i in indices]
+        olds = [{k: real(batch.states[i][k]) for k in batch.keys} for i in indices]
+        p = torch.stack(params)
+        g = torch.stack(grads)
+        if batch.maximize:
+            g = g.neg_()
+        old = {k: torch.stack([o[k] for o in olds]) for k in batch.keys}
+
+        def one(p: Tensor, g: Tensor, old: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+            return batch.rule(p, g, old, batch.h)
+
+        try:
+            new_p, new = torch.func.vmap(one)(p, g, old)
+        except RuntimeError:  # e.g. .item() under vmap: this rule runs per tensor from now on
+            self.unmappable.add(batch.rule)
+            return False
+        torch._foreach_copy_(params, list(new_p.unbind(0)))
+        for k, v in new.items():
+            if k in batch.keys:
+                torch._foreach_copy_([o[k] for o in olds], list(v.unbind(0)))
+            else:
+                for j, i in enumerate(indices):
+                    batch.keep(i, k, v[j].clone())
+        return True
+
+
+STACKED = Stacked()
