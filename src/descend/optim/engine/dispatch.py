@@ -17,8 +17,10 @@ live on the parameters' device, as in torch) or its counters are on a GPU. ``cap
 that cannot honour it is an error, as in torch.
 
 A rule that is not element-wise (it takes a norm, a matrix product, ...: the tracer reports it,
-:func:`~descend.optim.engine.graph.not_elementwise`) or whose state is not shaped like its parameter has one
-path, the loop, whatever was asked (``fused=True`` is then an error). Sparse gradients take the loop too.
+:func:`~descend.optim.engine.graph.not_elementwise`) or whose state is not shaped like its parameter runs
+per tensor whatever was asked (``fused=True`` is then an error): stacked (:data:`~.loop.STACKED`: small
+tensors of one shape in one mapped call), or the plain loop with ``foreach=False``, ``differentiable=True``
+or ``DESCEND_BACKEND=loop``. Sparse gradients take the loop too.
 """
 
 from __future__ import annotations
