@@ -211,7 +211,7 @@ function scheduleSpec() {
   if (!state.schedule) return null;
   const entry = scheduleEntry(state.schedule.name);
   const defaults = Object.fromEntries(entry.controls.map((c) => [c.key, c.default]));
-  return formatSpec(entry.name, state.schedule.values, defaults, Object.keys(entry.defaults));
+  return formatSpec(entry.name, state.schedule.values, defaults, []);
 }
 
 function startText() { return (state.start || landscape.start).map((v) => round(v)).join(","); }
