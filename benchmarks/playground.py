@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.playground_server import serve  # noqa: E402
+from tests.playground_server import serve
 
 SPECS = ("adam:lr={lr}", "momentum:lr={lr_small}", "rmsprop:lr={lr}", "nesterov:lr={lr_small}")
 
@@ -60,9 +60,11 @@ def main() -> None:
 
     def ms(xs: list[float]) -> str:
         xs = sorted(xs)
-        return f"median {1e3 * statistics.median(xs):.0f} ms, best {1e3 * xs[0]:.0f} ms, worst {1e3 * xs[-1]:.0f} ms"
+        median, best, worst = 1e3 * statistics.median(xs), 1e3 * xs[0], 1e3 * xs[-1]
+        return f"median {median:.0f} ms, best {best:.0f} ms, worst {worst:.0f} ms"
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
     print(f"slider move (1 optimizer x 200 steps): {ms(moves)}")
     print(f"new view (4 optimizers x 200 steps, asked at once): {ms(views)}")
 
