@@ -200,8 +200,8 @@ def test_the_page_loads_nothing_from_elsewhere():
 
 def test_ctrl_c_stops_the_server_cleanly():
     with serve() as served:
-        status, _ = served.get("/api/catalogue")
-        assert status == 200
+        status, body = served.get("/api/schedule", schedule="exponential:rate=0.5", steps=2)
+        assert status == 200 and body["values"] == [1.0, math.exp(-0.5)]
         served.process.send_signal(signal.SIGINT)
         out, err = served.process.communicate(timeout=30)
     assert served.process.returncode == 0, err
