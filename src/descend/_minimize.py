@@ -20,6 +20,7 @@ generator seeded with ``seed``; the recorded gradient norms are those of the exa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from torch import Tensor
 from descend import methods
 from descend._loop import (
     CONVERGED,
+    GOING,
     NOT_FINITE,
     TOO_FAR,
     as_start,
@@ -89,9 +91,18 @@ class _Record:
         )
 
 
-def _verdict(x: Tensor, fx: float, g: Tensor, tol: float | None, bound: Tensor, first: bool) -> int:
-    fun = torch.tensor([fx], dtype=torch.float64)
-    return int(judge(x.reshape(1, -1), fun, g.reshape(1, -1), tol, bound, first)[0])
+def _verdict(
+    x: Tensor, fx: float, g: Tensor, gnorm: float, tol: float | None, bound: Tensor, first: bool
+) -> int:
+    """:func:`descend._loop.judge` on one point, in Python floats where the norms are finite (then every
+    entry is): on a small problem the tensors of the batched judge cost more than the update itself."""
+    xnorm = float(torch.linalg.vector_norm(x))
+    if not (math.isfinite(fx) and math.isfinite(xnorm) and math.isfinite(gnorm)):
+        fun = torch.tensor([fx], dtype=torch.float64)
+        return int(judge(x.reshape(1, -1), fun, g.reshape(1, -1), tol, bound, first)[0])
+    if not first and xnorm > float(bound[0]):
+        return TOO_FAR
+    return CONVERGED if tol is not None and gnorm <= tol else GOING
 
 
 def _run(
@@ -118,7 +129,7 @@ def _run(
     try:
         k = 0
         while True:
-            verdict = _verdict(x, fx, g, tol, bound, first=k == 0)
+            verdict = _verdict(x, fx, g, rec.norms[-1], tol, bound, first=k == 0)
             if verdict == NOT_FINITE:
                 where = "at the start" if k == 0 else f"at iteration {k}"
                 return rec.result(obj, k, Status.DIVERGED, f"diverged {where}: f(x) = {fx}", extra)

@@ -1,7 +1,8 @@
 """The `descend` command: parsing and messages only; the work is done by :mod:`descend.lab` and the library.
 
-The commands are in :mod:`descend.cli.reports` (``compare``, ``experiment``: report folders) and
-:mod:`descend.cli.figures` (``functions``, ``trace``, ``sweep``, ``schedule``, ``tour``).
+The commands are in :mod:`descend.cli.reports` (``compare``, ``experiment``: report folders),
+:mod:`descend.cli.figures` (``functions``, ``trace``, ``sweep``, ``schedule``, ``tour``: figures) and
+:mod:`descend.cli.serve` (``serve``: the playground in the browser).
 
 Every command checks what it was given (names, settings, data files, where it writes) before it does any
 work; a mistake ends the command with one short message and exit status 2, never a traceback.
@@ -93,4 +94,4 @@ def main() -> None:
 
 
 # The commands register themselves on `main`.
-from descend.cli import figures, reports  # noqa: E402, F401
+from descend.cli import figures, reports, serve  # noqa: E402, F401

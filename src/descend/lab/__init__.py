@@ -13,6 +13,7 @@ module                              what it holds
                                     (:mod:`~descend.lab.tour_basics`, :mod:`~descend.lab.tour_methods`)
 :mod:`descend.lab.trace`            paths of optimizers on a catalogue function
 :mod:`descend.lab.sweeps`           maps of a hyperparameter sweep, held against theory
+:mod:`descend.lab.playground`       ``descend serve``: the page in the browser and the server it asks
 :mod:`descend.lab.models`           the models the lab trains
 ==================================  ======================================================================
 
@@ -29,6 +30,7 @@ SUBMODULES = (
     "compare",
     "experiments",
     "models",
+    "playground",
     "spec",
     "study",
     "sweeps",

@@ -2,7 +2,7 @@
 
 A spec is ``NAME[:KEY=VALUE,...]``: a name, then optionally a colon and comma-separated settings. Values
 are Python literals: numbers (``0.1``, ``1e-3``), tuples and lists (``betas=(0.8,0.99)``), strings (quoted,
-or a bare word such as ``modify=abs``), and ``true``, ``false``, ``none`` in any case::
+or a bare word such as ``modify=abs``), and ``true``, ``false``, ``none``, ``inf`` in any case::
 
     >>> from descend.lab import spec
     >>> spec.parse("adam:lr=0.1,betas=(0.8,0.99)")
@@ -21,6 +21,7 @@ work is done. Every error is a ``ValueError`` with a one-line message.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ __all__ = [
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]*")
-_WORDS = {"true": True, "false": False, "none": None}
+_WORDS = {"true": True, "false": False, "none": None, "inf": math.inf}
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -117,7 +118,7 @@ def parse(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool) or value is None or value == math.inf:
         return str(value).lower()
     if isinstance(value, tuple | list):
         inner = ",".join(_show(v) for v in value)
@@ -159,7 +160,11 @@ def _check_kind(cls: type, key: str, value: Any, default: Any) -> None:
         raise ValueError(f"Invalid {key}: {value!r}; {cls.__name__}'s {key} is a number")
     if isinstance(default, tuple) and not (
         isinstance(value, tuple | list)
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(
+            (isinstance(v, int | float) and not isinstance(v, bool))
+            or (v is None and i < len(default) and default[i] is None)  # Adafactor's eps=(None, 1e-3)
+            for i, v in enumerate(value)
+        )
     ):
         example = "(" + ",".join(str(v) for v in default) + ")"
         raise ValueError(f"Invalid {key}: {value!r}; {cls.__name__}'s {key} is a tuple like {example}")
