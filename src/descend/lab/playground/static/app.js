@@ -534,7 +534,7 @@ function drawSchedule() {
   const url = scheduleURL();
   const values = url ? result(url).data?.values : Array(state.steps).fill(1);
   if (!values) return;
-  const box = [60, 470, 170, 10];
+  const box = [60, 455, 170, 10];  // room for the last step's label
   const hi = Math.max(...values, 1e-12);
   const x = linear(0, Math.max(1, values.length - 1), box[0], box[1]);
   const y = linear(0, hi * 1.05, box[2], box[3]);
