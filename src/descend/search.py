@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
-from descend._linesearch import armijo, wolfe  # line searches: in a module of their own
+from descend._linesearch import TORCH_WOLFE, armijo, wolfe  # line searches: in a module of their own
 from descend.checks import count, positive, real
 from descend.result import Result, Status
 
-__all__ = ["armijo", "bisection", "brent", "golden_section", "newton_1d", "wolfe"]
+__all__ = ["TORCH_WOLFE", "armijo", "bisection", "brent", "golden_section", "newton_1d", "wolfe"]
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0  # 1/φ ≈ 0.618, the golden-section shrink factor
 _INV_PHI2 = 1.0 - _INV_PHI  # 1/φ² ≈ 0.382
