@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 import scipy.optimize as so
 import torch
 
+import benchmark_scripts
 from descend.search import TORCH_WOLFE, armijo, bisection, brent, golden_section, newton_1d, wolfe
 
 XSTAR = (math.log(2) - 3) / 3  # the chapter's line-search exercise: argmin log(e^x + e^(-2x-3))
@@ -34,16 +32,7 @@ def lse_torch(x: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.exp(x) + torch.exp(-2 * x - 3))
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "search_evals.py"
-    spec = importlib.util.spec_from_file_location("search_evals", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("search_evals", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = _bench()
+BENCH = benchmark_scripts.load("search_evals")
 
 
 # ---------------------------------------------------------------------------------------------- exercise

@@ -344,6 +344,21 @@ def wolfe(
         message = f"maxiter={maxiter} reached while bracketing; the lower of alpha=0 and the last trial"
         return end(best, nit, False, message)
 
+    def examine(s: Sample, fallback: Sample, nit: int) -> tuple[Sample, Result | None]:
+        """s (sufficient decrease holds) with φ'(α), and the end of the search if it is acceptable or φ'(α)
+        is not finite (then at ``fallback``)."""
+        if s.dphi is None:
+            s = with_slope(s)
+        assert s.dphi is not None
+        if not math.isfinite(s.dphi):
+            return s, end(fallback, nit, False, f"the directional derivative is {s.dphi} at alpha={s.alpha}")
+        if abs(s.dphi) <= curvature:
+            return s, end(s, nit, True, f"strong Wolfe conditions hold after {nit} trial step(s)")
+        return s, None
+
+    def lower(ends: list[Sample]) -> int:
+        return 0 if ends[0].phi <= ends[1].phi else 1
+
     nit = 0
     prev, rec = start, None  # rec: the end that last left the bracket, for interpolation
     while True:  # bracketing phase
@@ -357,13 +372,10 @@ def wolfe(
                 return lower_of_start_and(s, nit)
             ends, low = [prev, s], 0
             break
-        if s.dphi is None:
-            s = with_slope(s)
+        s, done = examine(s, prev, nit)
+        if done is not None:
+            return done
         assert s.dphi is not None
-        if not math.isfinite(s.dphi):
-            return end(prev, nit, False, f"the directional derivative is {s.dphi} at alpha={alpha}")
-        if abs(s.dphi) <= curvature:
-            return end(s, nit, True, f"strong Wolfe conditions hold after {nit} trial step(s)")
         if minfunc and last:
             return lower_of_start_and(s, nit)
         if s.dphi >= 0.0:  # φ rises at α: a minimizer of φ lies between the trial before and α
@@ -375,7 +387,7 @@ def wolfe(
         alpha = min(cubic_extrapolation(prev, s) if extrapolation == "cubic" else 2.0 * alpha, alpha_max)
         prev, rec = s, prev
     if minfunc:
-        low = 0 if ends[0].phi <= ends[1].phi else 1
+        low = lower(ends)
 
     width_before, width_last = math.inf, math.inf  # the bracket's width two and one zoom trials ago
     close = False  # interpolation="cubic": the last trial was close to an end
@@ -398,15 +410,12 @@ def wolfe(
         if not sufficient(s) or s.phi >= lo.phi:
             rec, ends[1 - low] = hi, s
             if minfunc:
-                low = 0 if ends[0].phi <= ends[1].phi else 1
+                low = lower(ends)
             continue
-        if s.dphi is None:
-            s = with_slope(s)
+        s, done = examine(s, lo, nit)
+        if done is not None:
+            return done
         assert s.dphi is not None
-        if not math.isfinite(s.dphi):
-            return end(lo, nit, False, f"the directional derivative is {s.dphi} at alpha={alpha}")
-        if abs(s.dphi) <= curvature:
-            return end(s, nit, True, f"strong Wolfe conditions hold after {nit} trial step(s)")
         if s.dphi * (hi.alpha - lo.alpha) >= 0.0:
             rec, ends[1 - low] = hi, lo
         else:
