@@ -1,11 +1,11 @@
 """descend.optim.LBFGS against torch.optim.LBFGS with ``line_search_fn="strong_wolfe"``: the same iterates.
 
-Each problem runs under each setting from the same start, in float64, for ``STEPS`` calls of ``step()``
-with both classes. Reported per run: the largest |difference| between the two classes' parameters after
-any step, and whether ``state["func_evals"]`` and ``state["n_iter"]`` agree after every step. The settings
-make the memory wrap (``history_size=3``), hit ``max_iter`` and ``max_eval`` (a small ``max_eval`` cuts the
-line search short), stop on ``tolerance_grad`` and on ``tolerance_change``, and scale the first step
-(``lr``).
+Each problem runs under each setting from the same start, in float64 (complex128 for the complex one), for
+``STEPS`` calls of ``step()`` with both classes. Reported per run: the largest |difference| between the two
+classes' parameters after any step, and whether ``state["func_evals"]`` and ``state["n_iter"]`` agree after
+every step. The settings make the memory wrap (``history_size=3``), hit ``max_iter`` and ``max_eval`` (a
+small ``max_eval`` cuts the line search short), start with short and long first trials (``lr``), and stop
+on ``tolerance_grad`` and on ``tolerance_change``.
 
 Command: ``.venv/bin/python benchmarks/lbfgs_parity.py`` (``tests/test_optim_modern.py`` asserts the
 same runs).
@@ -87,6 +87,21 @@ def _lasso() -> Problem:
     return Problem("lasso 40 x 8, L1 0.1", build)
 
 
+def _complex() -> Problem:
+    """Complex parameters: L-BFGS works on their real and imaginary parts as one real vector."""
+
+    def build(gen: torch.Generator):
+        target = torch.randn(6, generator=gen, dtype=torch.complex128)
+        z = torch.zeros(6, dtype=torch.complex128, requires_grad=True)
+
+        def loss() -> torch.Tensor:
+            return ((z - target).abs() ** 2).sum() + (z.real**4).sum() + 0.5 * (z.imag**4).sum()
+
+        return [z], loss
+
+    return Problem("complex 6-D quartic", build)
+
+
 def _logistic() -> Problem:
     def build(gen: torch.Generator):
         features = torch.randn(200, 10, generator=gen, dtype=torch.float64)
@@ -120,7 +135,7 @@ def _mlp() -> Problem:
     return Problem("MLP 4-8-1 tanh, 32 points, MSE", build)
 
 
-PROBLEMS = [_rosenbrock(2), _rosenbrock(10), _quadratic(20, 1e3), _lasso(), _logistic(), _mlp()]
+PROBLEMS = [_rosenbrock(2), _rosenbrock(10), _quadratic(20, 1e3), _lasso(), _complex(), _logistic(), _mlp()]
 
 
 def trajectory(cls: type, problem: Problem, settings: dict, steps: int = STEPS) -> list[tuple]:

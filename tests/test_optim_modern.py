@@ -310,7 +310,8 @@ def test_lbfgs_needs_its_closure():
 
 
 PARITY = benchmark_scripts.load("lbfgs_parity")
-CHEAP = {"rosenbrock 2-D", "rosenbrock 10-D", "lasso"}  # every setting; the others, the cheaper settings
+# the cheap problems under every setting, the others under the cheaper settings
+CHEAP = {"rosenbrock 2-D", "rosenbrock 10-D", "lasso", "complex"}
 LBFGS_RUNS = [
     pytest.param(problem, setting, id=f"{problem.name}|{setting}")
     for problem in PARITY.PROBLEMS

@@ -52,12 +52,15 @@ class LBFGS(torch.optim.Optimizer):
 
     with :math:`t_k = \eta` (the first iteration :math:`\eta \min(1, 1/\|g_0\|_1)`), or, with
     ``line_search_fn="strong_wolfe"``, a step satisfying the strong Wolfe conditions
-    (:math:`c_1 = 10^{-4}, c_2 = 0.9`) found from that :math:`t_k` by :func:`descend.search.wolfe` under
+    (:math:`c_1 = 10^{-4}, c_2 = 0.9`; or the search's fallback when it runs out of trials or its bracket
+    closes without one) found from that :math:`t_k` by :func:`descend.search.wolfe` under
     :data:`descend.search.TORCH_WOLFE`: cubic extrapolation and interpolation, minFunc's bracketing, a
     zoom that stops when its bracket is narrower than :math:`10^{-9}` in :math:`x`, and as many trials as
     ``max_eval`` leaves plus one. These are the rules of torch's own search, so the iterates and the counts
-    ``func_evals`` and ``n_iter`` are torch's (in float64 to rounding; a trial where the loss is not finite
-    is a step too long, where torch's comparisons with NaN are false).
+    ``func_evals`` and ``n_iter`` are torch's: in float64 to rounding. In float32 torch's search rounds its
+    tests and interpolation to float32 where descend's works in float64, so the two agree to float32
+    rounding at first and may drift apart on ill-conditioned problems. A trial where the loss is not finite
+    is a step too long (torch's comparisons with NaN are false).
     Iterations stop when :math:`\|g\|_\infty \le` ``tolerance_grad``, when the step or the change of the
     loss falls below ``tolerance_change``, or after ``max_eval`` evaluations of the closure.
 
