@@ -353,7 +353,7 @@ def test_lbfgs_strong_wolfe_state_dicts_load_both_ways(direction):
     problem = PARITY.PROBLEMS[-1]  # the MLP: several parameters, one flat history
 
     def run(classes):
-        params, loss = problem.build(torch.Generator().manual_seed(0))
+        params, loss = problem.build(torch.Generator().manual_seed(0), torch.float64)
         state, counts = None, []
         for cls in classes:
             opt = cls(params, **kwargs)
