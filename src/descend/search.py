@@ -8,8 +8,9 @@ bracket is known.
 
 Line searches choose a step length α along a direction d from a point x, for φ(α) = f(x + α·d):
 :func:`armijo` backtracks until the sufficient-decrease (Armijo) condition holds and :func:`wolfe` finds a
-step satisfying the strong Wolfe conditions (Nocedal & Wright, *Numerical Optimization*, Alg. 3.5, 3.6);
-they live in :mod:`descend._linesearch`.
+step satisfying the strong Wolfe conditions (Nocedal & Wright, *Numerical Optimization*, Alg. 3.5, 3.6), its
+bracketing and zoom rules chosen by options; :data:`TORCH_WOLFE` is the set of them under which it takes the
+steps of ``torch.optim.LBFGS``'s ``line_search_fn="strong_wolfe"``. They live in :mod:`descend._linesearch`.
 
 Every search returns :class:`descend.result.Result` with exact evaluation counts. Bad arguments raise
 ``ValueError``/``TypeError``; a failure that depends on the function's values (non-finite values, a direction
