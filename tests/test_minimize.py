@@ -371,10 +371,15 @@ def test_package_exports():
 def test_lbfgs_runs_through_a_closure_and_counts_every_evaluation():
     f = functions.get("rosenbrock")
     x0 = torch.tensor(f.start, dtype=torch.float64)
+    runs = []
     for method in (optim.LBFGS, "lbfgs", torch.optim.LBFGS):
         r = minimize(f, x0, method, steps=10, tol=1e-6, line_search_fn="strong_wolfe")
         assert torch.allclose(r.x, torch.ones(2, dtype=torch.float64), atol=1e-3), method
         assert r.nfev > r.nit + 1  # its line search evaluates f several times per step
+        runs.append(r)
+    for r in runs[:2]:  # descend's strong-Wolfe search takes torch's steps
+        assert (r.nfev, r.nit) == (runs[2].nfev, runs[2].nit)
+        torch.testing.assert_close(r.path, runs[2].path, rtol=0, atol=1e-6)
 
 
 def test_a_sweep_refuses_an_optimizer_whose_update_would_mix_its_rows():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 
 import pytest
 import torch
 
-from descend import optim
+import benchmark_scripts
+from descend import optim, search
 
 F64 = {"rtol": 1e-11, "atol": 1e-13}
 
@@ -302,3 +304,75 @@ def test_lbfgs_needs_its_closure():
     opt = optim.LBFGS([torch.zeros(2, requires_grad=True)])
     with pytest.raises(TypeError, match="LBFGS requires a closure"):
         opt.step()
+
+
+# ---- L-BFGS with line_search_fn="strong_wolfe": torch's iterates and counts -----------------------------
+
+
+PARITY = benchmark_scripts.load("lbfgs_parity")
+# the cheap problems under every setting, the others under the cheaper settings
+CHEAP = {"rosenbrock 2-D", "rosenbrock 10-D", "lasso", "complex"}
+LBFGS_RUNS = [
+    pytest.param(problem, setting, id=f"{problem.name}|{setting}")
+    for problem in PARITY.PROBLEMS
+    for setting in PARITY.SETTINGS
+    if any(problem.name.startswith(c) for c in CHEAP)
+    or setting in ("history_size=3", "max_iter=5, max_eval=7", "max_eval=1")
+]
+
+
+@pytest.mark.parametrize(("problem", "setting"), LBFGS_RUNS)
+def test_lbfgs_strong_wolfe_takes_torchs_iterates_and_counts(problem, setting):
+    (row,) = PARITY.compare([problem], {setting: PARITY.SETTINGS[setting]})
+    assert row["counts_equal"], row  # state["func_evals"] and state["n_iter"] after every step
+    assert row["max_abs_diff"] <= 1e-6 and row["loss_diff"] <= 1e-9, row
+
+
+def test_lbfgs_strong_wolfe_searches_with_descend_search_wolfe(monkeypatch):
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return wolfe(*args, **kwargs)
+
+    wolfe = search.wolfe
+    monkeypatch.setattr(search, "wolfe", spy)
+    PARITY.trajectory(optim.LBFGS, PARITY.PROBLEMS[0], {"max_iter": 3, "max_eval": 20}, steps=1)
+    assert len(calls) == 3
+    assert all(dict(search.TORCH_WOLFE).items() <= c.items() for c in calls)
+    assert calls[0]["maxiter"] == 20  # torch's max_ls = max_eval - 1 evaluation so far, plus the first trial
+
+
+@pytest.mark.parametrize("direction", ["torch-to-descend", "descend-to-torch"])
+def test_lbfgs_strong_wolfe_state_dicts_load_both_ways(direction):
+    """Two steps with one class, its state dict into the other, two more: torch's run all along."""
+    first, second = torch.optim.LBFGS, optim.LBFGS
+    if direction == "descend-to-torch":
+        first, second = second, first
+    kwargs = {"line_search_fn": "strong_wolfe", "history_size": 3, "max_iter": 6}
+    problem = PARITY.PROBLEMS[-1]  # the MLP: several parameters, one flat history
+
+    def run(classes):
+        params, loss = problem.build(torch.Generator().manual_seed(0), torch.float64)
+        state, counts = None, []
+        for cls in classes:
+            opt = cls(params, **kwargs)
+            if state is not None:
+                opt.load_state_dict(state)
+
+            def closure(opt=opt):
+                opt.zero_grad()
+                value = loss()
+                value.backward()
+                return value
+
+            for _ in range(2):
+                opt.step(closure)
+                counts.append((opt.state[params[0]]["func_evals"], opt.state[params[0]]["n_iter"]))
+            state = copy.deepcopy(opt.state_dict())
+        return torch.cat([p.detach().reshape(-1) for p in params]), counts
+
+    got, got_counts = run([first, second])
+    expected, expected_counts = run([torch.optim.LBFGS, torch.optim.LBFGS])
+    assert got_counts == expected_counts
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 import scipy.optimize as so
 import torch
 
-from descend.search import armijo, bisection, brent, golden_section, newton_1d, wolfe
+import benchmark_scripts
+from descend.search import TORCH_WOLFE, armijo, bisection, brent, golden_section, newton_1d, wolfe
 
 XSTAR = (math.log(2) - 3) / 3  # the chapter's line-search exercise: argmin log(e^x + e^(-2x-3))
 
@@ -34,16 +32,7 @@ def lse_torch(x: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.exp(x) + torch.exp(-2 * x - 3))
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "search_evals.py"
-    spec = importlib.util.spec_from_file_location("search_evals", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("search_evals", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = _bench()
+BENCH = benchmark_scripts.load("search_evals")
 
 
 # ---------------------------------------------------------------------------------------------- exercise
@@ -313,12 +302,18 @@ def test_armijo_condition_holds(f, x, d, c1):
     assert torch.equal(res.extra["x_new"], x + alpha * d)
 
 
+# minFunc's bracketing (TORCH_WOLFE) may keep an end that fails sufficient decrease and close in on it: its
+# steps are checked against its documented fallbacks below instead.
+OPTION_SETS = {"nocedal-wright": {}, "cubic": {"extrapolation": "cubic", "interpolation": "cubic"}}
+
+
 @pytest.mark.parametrize(("f", "x", "d"), _cases())
 @pytest.mark.parametrize(("c1", "c2"), [(1e-4, 0.9), (1e-4, 0.1), (0.1, 0.5)])
-def test_strong_wolfe_conditions_hold(f, x, d, c1, c2):
+@pytest.mark.parametrize("options", OPTION_SETS.values(), ids=OPTION_SETS.keys())
+def test_strong_wolfe_conditions_hold(f, x, d, c1, c2, options):
     f0, g0 = _grad(f, x)
     slope = float(torch.sum(g0 * d))
-    res = wolfe(f, x, d, c1=c1, c2=c2)
+    res = wolfe(f, x, d, c1=c1, c2=c2, **options)
     assert res.success, res.message
     fa, ga = _grad(f, x + res.x * d)
     slope_a = float(torch.sum(ga * d))
@@ -326,6 +321,128 @@ def test_strong_wolfe_conditions_hold(f, x, d, c1, c2):
     assert abs(slope_a) <= c2 * abs(slope)
     assert res.fun == pytest.approx(fa, rel=1e-12, abs=1e-12)
     assert torch.allclose(res.extra["grad"], ga) and res.extra["derphi"] == pytest.approx(slope_a)
+
+
+# ------------------------------------------------------------------------------ torch's strong-Wolfe rules
+
+
+def kinked(z):
+    """|z − 1| plus a little curvature: |φ'| ≈ |φ'(0)| on both sides of the kink, so no step meets the
+    strong curvature condition with c2 = 0.9 and the zoom closes in on the kink."""
+    return (z - 1).abs().sum() + 1e-3 * (z**2).sum()
+
+
+def _torch_rule_cases():
+    x, d = torch.zeros(1, dtype=torch.float64), torch.tensor([1.3], dtype=torch.float64)
+    return [pytest.param(kinked, x, d, id="kinked"), *_cases()]
+
+
+class Recorded:
+    """f, with every point it was called at and the value it returned."""
+
+    def __init__(self, f):
+        self.f, self.calls = f, []
+
+    def __call__(self, z):
+        out = self.f(z)
+        self.calls.append((z.detach().clone(), float(out.detach())))
+        return out
+
+
+def torch_strong_wolfe(f, x, d, alpha0, max_ls):
+    """torch.optim.LBFGS's own search on f from x along d: (t, f(x + t·d), evaluations, all values finite)."""
+    from torch.optim.lbfgs import _strong_wolfe  # torch's private function: the reference
+
+    f0, g0 = _grad(f, x)
+    values = []
+
+    def obj(x_, t, d_):
+        out = _grad(f, torch.add(x_, d_, alpha=float(t)))
+        values.append(out[0])
+        return out
+
+    f_new, _, t, evals = _strong_wolfe(obj, x, alpha0, d, f0, g0, g0.dot(d), max_ls=max_ls)
+    return float(t), f_new, evals, all(map(math.isfinite, values))
+
+
+@pytest.mark.parametrize(("f", "x", "d"), _torch_rule_cases())
+def test_torch_wolfe_takes_the_steps_of_torchs_search(f, x, d):
+    f0, g0 = _grad(f, x)
+    compared = 0
+    for alpha0 in (1.0, 1e-3, 30.0):
+        for max_ls in (0, 1, 2, 25):
+            t, f_t, evals, finite = torch_strong_wolfe(f, x, d, alpha0, max_ls)
+            res = wolfe(f, x, d, alpha0=alpha0, maxiter=max_ls + 1, grad=g0, fx=f0, **TORCH_WOLFE)
+            where = f"alpha0={alpha0}, max_ls={max_ls}: {res.message}"
+            if not finite:
+                # torch compares with NaN and interpolates through inf; descend shortens such a step.
+                assert math.isfinite(res.fun) and res.fun <= f0, where
+                continue
+            compared += 1
+            assert res.nfev == evals, where
+            assert res.x == pytest.approx(t, rel=1e-9, abs=1e-15), where
+            assert res.fun == pytest.approx(f_t, rel=1e-12, abs=1e-12), where
+    assert compared >= 8
+
+
+@pytest.mark.parametrize(("f", "x", "d"), _torch_rule_cases())
+def test_every_torch_wolfe_step_meets_the_conditions_or_is_the_documented_fallback(f, x, d):
+    f0, g0 = _grad(f, x)
+    slope = float(g0.dot(d))
+    for alpha0 in (1.0, 1e-3, 30.0):
+        for maxiter in (1, 2, 3, 26):
+            recorded = Recorded(f)
+            res = wolfe(recorded, x, d, alpha0=alpha0, maxiter=maxiter, grad=g0, fx=f0, **TORCH_WOLFE)
+            where = f"alpha0={alpha0}, maxiter={maxiter}: {res.message}"
+            assert res.nfev == len(recorded.calls) == res.nit <= maxiter, where
+            f_a, g_a = _grad(f, res.extra["x_new"])
+            assert res.fun == f_a and torch.equal(res.extra["grad"], g_a), where
+            if res.success:
+                assert res.x > 0 and f_a <= f0 + 1e-4 * res.x * slope, where
+                assert abs(float(g_a.dot(d))) <= 0.9 * abs(slope), where
+            elif "while bracketing" in res.message:
+                # The last trial allowed: the lower of it and the start.
+                assert res.nit == maxiter, where
+                last_point, last_value = recorded.calls[-1]
+                if res.x == 0.0:
+                    assert not last_value < f0 and res.fun == f0, where
+                else:
+                    assert torch.equal(res.extra["x_new"], last_point) and res.fun < f0, where
+            else:
+                # Stopped zooming, at the bracket's end with the lower value.
+                lo, hi = res.extra["bracket"]
+                assert res.x == lo and res.fun <= float(f(torch.add(x, d, alpha=hi))), where
+                narrow = abs(hi - lo) * float(d.abs().max()) < TORCH_WOLFE["xtol"]
+                assert narrow or res.nit == maxiter, where
+
+
+def test_the_kink_is_closed_in_on_to_xtol():
+    x, d = torch.zeros(1, dtype=torch.float64), torch.tensor([1.3], dtype=torch.float64)
+    res = wolfe(kinked, x, d, **TORCH_WOLFE)
+    lo, hi = res.extra["bracket"]
+    assert not res.success and "narrower than xtol" in res.message
+    assert abs(hi - lo) * 1.3 < 1e-9 and lo == pytest.approx(1 / 1.3, abs=1e-9)
+    closer = wolfe(kinked, x, d, **dict(TORCH_WOLFE, xtol=0.0))  # zooms on, to the kink itself here
+    assert closer.nit > res.nit and closer.x == pytest.approx(1 / 1.3, abs=1e-15)
+
+
+def test_wolfe_options_are_checked_and_torchs_set_is_read_only():
+    def f(z):
+        return (z**2).sum()
+
+    x = torch.ones(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="Invalid extrapolation: 'triple'; expected one of double, cubic"):
+        wolfe(f, x, -x, extrapolation="triple")
+    with pytest.raises(ValueError, match="Invalid interpolation: 'cubc'; did you mean cubic"):
+        wolfe(f, x, -x, interpolation="cubc")
+    with pytest.raises(ValueError, match="Invalid bracketing: 'torch'"):
+        wolfe(f, x, -x, bracketing="torch")
+    with pytest.raises(ValueError, match="Invalid xtol: -1"):
+        wolfe(f, x, -x, xtol=-1)
+    with pytest.raises(ValueError, match=r"Invalid alpha_max: 0\.5"):
+        wolfe(f, x, -x, alpha_max=0.5)
+    with pytest.raises(TypeError):
+        TORCH_WOLFE["xtol"] = 0.0  # type: ignore[index]
 
 
 def test_line_search_counts_are_exact():

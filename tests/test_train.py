@@ -537,6 +537,28 @@ def test_descend_optimizers_and_schedules_resume_exactly(tmp_path):
     assert straight["lr"][0] == 0.02 and straight.final("lr") == 0.0
 
 
+def test_lbfgs_with_strong_wolfe_trains_on_minibatches_as_torchs():
+    from descend import optim
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
+    runs = []
+    for cls in (optim.LBFGS, torch.optim.LBFGS):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(3, 1)
+        opt = cls(model.parameters(), max_iter=5, line_search_fn="strong_wolfe")
+        history = quiet_fit(model, opt, (x, y, x, y), epochs=4, batch_size=16)
+        state = opt.state[model.weight]
+        params = torch.cat([model.weight.reshape(-1), model.bias]).detach()
+        losses = [r["train_loss"] for r in history.records]
+        runs.append((losses, params, (state["func_evals"], state["n_iter"])))
+    (losses, params, counts), (torch_losses, torch_params, torch_counts) = runs
+    assert losses[-1] < 1e-6 * losses[0]
+    assert losses == torch_losses and counts == torch_counts
+    torch.testing.assert_close(params, torch_params, rtol=0, atol=1e-6)
+
+
 def test_lbfgs_trains_through_a_closure_and_schedule_free_is_evaluated_at_its_average():
     from descend import optim
 

@@ -8,19 +8,19 @@ Both are offered by :mod:`descend.search`; see there for the result they return.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import torch
 
-from descend.checks import count, interval, positive, real
+from descend._interpolants import Sample, cubic_extrapolation, cubic_trial, safeguarded_trial
+from descend.checks import choice, count, interval, nonnegative, positive, real
 from descend.result import Result
 
-__all__ = ["armijo", "wolfe"]
+__all__ = ["TORCH_WOLFE", "armijo", "wolfe"]
 
 _EPS = 2.220446049250313e-16
-_ZOOM_MARGIN = 0.05  # zoom keeps trials this fraction of the bracket away from its ends
-_ZOOM_SHRINK = 0.5  # and bisects when two trials left the bracket wider than this fraction
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -69,7 +69,8 @@ class _Line:
         self._alpha = math.nan
 
     def point(self, alpha: float) -> torch.Tensor:
-        return self.x if alpha == 0.0 else self.x + alpha * self.d
+        # x.add(d, alpha=α): the same rounding as an optimizer's in-place p.add_(d, alpha=α)
+        return self.x if alpha == 0.0 else torch.add(self.x, self.d, alpha=alpha)
 
     def _scalar(self, out: Any) -> torch.Tensor:
         if not isinstance(out, torch.Tensor) or out.numel() != 1:
@@ -101,7 +102,9 @@ class _Line:
         return g.detach()
 
     def slope(self, g: torch.Tensor) -> float:
-        return float(torch.sum(g * self.d).real)
+        if g.is_complex():
+            return float(torch.sum(g * self.d).real)
+        return float(torch.dot(g.reshape(-1), self.d.reshape(-1)))  # one dot product, as torch's LBFGS
 
     def start(self, fx: Any, grad: torch.Tensor | None) -> tuple[float, torch.Tensor]:
         """φ(0) and ∇f(x), evaluating only what the caller did not supply."""
@@ -197,74 +200,18 @@ def armijo(
     return _line_result(line, alpha, phi, maxiter, False, message, grad=None, derphi=None, **base)
 
 
-class _Sample(NamedTuple):
-    """A trial step α with φ(α) and, when it was evaluated, φ'(α)."""
+EXTRAPOLATIONS = ("double", "cubic")
+INTERPOLATIONS = ("safeguarded", "cubic")
+BRACKETINGS = ("nocedal-wright", "minfunc")
 
-    alpha: float
-    phi: float
-    dphi: float | None = None
-
-
-def _hermite_min(p: _Sample, q: _Sample) -> float:
-    """The local minimizer of the cubic matching φ and φ' at p and q (Nocedal & Wright eq. 3.59), or NaN."""
-    assert p.dphi is not None and q.dphi is not None
-    d1 = p.dphi + q.dphi - 3.0 * (p.phi - q.phi) / (p.alpha - q.alpha)
-    disc = d1 * d1 - p.dphi * q.dphi
-    if not disc >= 0.0:
-        return math.nan
-    d2 = math.copysign(math.sqrt(disc), q.alpha - p.alpha)
-    denom = q.dphi - p.dphi + 2.0 * d2
-    if denom == 0.0:
-        return math.nan
-    return q.alpha - (q.alpha - p.alpha) * (q.dphi + d2 - d1) / denom
-
-
-def _three_point_min(lo: _Sample, hi: _Sample, rec: _Sample) -> float:
-    """The local minimizer of the cubic with φ, φ' at lo and φ at hi and rec, or NaN."""
-    assert lo.dphi is not None
-    # p(t) = φ_lo + φ'_lo·t + B·t² + C·t³ (t = α − α_lo) through hi and rec; p'(t) = 0 where p'' > 0.
-    t1, t2 = hi.alpha - lo.alpha, rec.alpha - lo.alpha
-    r1 = hi.phi - lo.phi - lo.dphi * t1
-    r2 = rec.phi - lo.phi - lo.dphi * t2
-    det = t1 * t1 * t2 * t2 * (t2 - t1)
-    if det == 0.0:
-        return math.nan
-    big_b = (r1 * t2**3 - r2 * t1**3) / det
-    big_c = (r2 * t1 * t1 - r1 * t2 * t2) / det
-    disc = big_b * big_b - 3.0 * big_c * lo.dphi
-    if big_c == 0.0 or not disc >= 0.0:
-        return math.nan
-    return lo.alpha + (-big_b + math.sqrt(disc)) / (3.0 * big_c)
-
-
-def _quadratic_min(lo: _Sample, hi: _Sample) -> float:
-    """The minimizer of the parabola with φ, φ' at lo and φ at hi, or NaN."""
-    assert lo.dphi is not None
-    t1 = hi.alpha - lo.alpha
-    curvature = (hi.phi - lo.phi - lo.dphi * t1) / (t1 * t1)
-    return lo.alpha - lo.dphi / (2.0 * curvature) if curvature > 0.0 else math.nan
-
-
-def _interpolate(lo: _Sample, hi: _Sample, rec: _Sample | None) -> float:
-    """The minimizer of an interpolant of φ strictly inside (lo, hi), or NaN when none is.
-
-    The first model with a minimizer inside wins: the cubic matching φ and φ' at lo and hi, the cubic through
-    φ, φ' at lo and φ at hi and at the previous end ``rec``, the quadratic through φ, φ' at lo and φ at hi.
-    """
-    left, right = min(lo.alpha, hi.alpha), max(lo.alpha, hi.alpha)
-    candidates = []
-    if hi.dphi is not None:
-        candidates.append(lambda: _hermite_min(lo, hi))
-    if rec is not None and math.isfinite(rec.phi) and rec.alpha not in (lo.alpha, hi.alpha):
-        candidates.append(lambda: _three_point_min(lo, hi, rec))
-    candidates.append(lambda: _quadratic_min(lo, hi))
-    if not math.isfinite(hi.phi):
-        return math.nan
-    for candidate in candidates:
-        t = candidate()
-        if math.isfinite(t) and left < t < right:
-            return t
-    return math.nan
+#: The options under which :func:`wolfe` takes the steps of ``torch.optim.LBFGS(...,
+#: line_search_fn="strong_wolfe")``, whose search is minFunc's ``WolfeLineSearch`` (M. Schmidt) as ported
+#: by torch: c1 = 1e-4 and c2 = 0.9 are the defaults, and torch's ``max_ls`` trials after the first are
+#: ``maxiter = max_ls + 1``.
+TORCH_WOLFE: Mapping[str, Any] = MappingProxyType(
+    {"extrapolation": "cubic", "interpolation": "cubic", "bracketing": "minfunc", "xtol": 1e-9,
+     "alpha_max": math.inf}
+)  # fmt: skip
 
 
 def wolfe(
@@ -278,6 +225,11 @@ def wolfe(
     maxiter: int = 40,
     grad: torch.Tensor | None = None,
     fx: Any = None,
+    *,
+    extrapolation: str = "double",
+    interpolation: str = "safeguarded",
+    bracketing: str = "nocedal-wright",
+    xtol: float = 0.0,
 ) -> Result:
     r"""Line search for a step satisfying the strong Wolfe conditions (Nocedal & Wright, Alg. 3.5 and 3.6).
 
@@ -286,118 +238,186 @@ def wolfe(
         φ(α) ≤ φ(0) + c₁·α·φ'(0)          (sufficient decrease)
         |φ'(α)| ≤ c₂·|φ'(0)|               (curvature, strong form)
 
-    for 0 < c₁ < c₂ < 1. Bracketing phase: try α₀, 2α₀, 4α₀, … (capped at ``alpha_max``) until a trial is
-    acceptable, fails sufficient decrease or does not decrease φ (the step is too long), or has φ' ≥ 0; the
-    last two cases bracket an acceptable step. Zoom phase: shrink the bracket (α_lo, α_hi) with the minimizer
-    of an interpolant — the cubic through φ and φ' at both ends when both are known, else the cubic through
-    φ, φ' at α_lo and φ at α_hi and the previous end, else the quadratic through φ, φ' at α_lo and φ at α_hi —
-    kept at least 5% of the bracket away from its ends (bisection when no interpolant has a minimizer
-    inside, or when two trials failed to halve the bracket). φ' is evaluated (one backward pass) only at
-    trials that pass sufficient decrease. A trial where f is not finite counts as a step that is too long.
+    for 0 < c₁ < c₂ < 1. Bracketing phase: try α₀ < α₁ < … (capped at ``alpha_max``) until a trial is
+    acceptable, fails sufficient decrease or does not decrease φ below the trial before it (the step is too
+    long), or has φ' ≥ 0; the last two cases bracket an acceptable step between the trial and the one
+    before. Zoom phase: try a step inside the bracket (α_lo, α_hi), α_lo the end with sufficient decrease
+    and the lower φ, and replace one end by it, until a trial is acceptable. A trial where f is not finite
+    counts as a step that is too long.
+
+    The options choose how the steps are found:
+
+    ``extrapolation`` — the next bracketing trial after α_i (α_{i−1} the one before, α₋₁ = 0):
+
+    - ``"double"``: α_{i+1} = 2α_i.
+    - ``"cubic"``: the minimizer of the cubic matching φ and φ' at α_{i−1} and α_i, clamped to
+      [α_i + 0.01(α_i − α_{i−1}), 10α_i] (the middle of that interval where the cubic has no minimizer).
+
+    ``interpolation`` — the zoom's trial in the bracket [a, b] of width w = b − a:
+
+    - ``"safeguarded"``: the minimizer of the cubic through φ and φ' at both ends when both are known, else
+      of the cubic through φ, φ' at α_lo and φ at α_hi and the previous end, else of the quadratic through
+      φ, φ' at α_lo and φ at α_hi; kept at least 0.05w away from the ends, and the midpoint when no model
+      has a minimizer inside or two trials failed to halve the bracket. φ' is evaluated (one backward pass)
+      only at trials that pass sufficient decrease.
+    - ``"cubic"``: the minimizer of the cubic through φ and φ' at both ends, clamped to [a, b] (the
+      midpoint where the cubic has none). A trial closer than 0.1w to an end is taken once; the next one in
+      a row, or one on an end, moves to 0.1w from the nearer end. φ' is evaluated at every trial.
+
+    ``bracketing`` — which end is α_lo, and when the search gives up:
+
+    - ``"nocedal-wright"``: a trial that does not decrease φ ends the bracketing phase from the second trial
+      on; α_lo is the best step that satisfies sufficient decrease; when ``maxiter`` trials are spent the
+      result is α_lo (0 if none).
+    - ``"minfunc"`` (minFunc's rules, which torch's LBFGS uses): that test applies from the third trial on;
+      after every trial the end with the lower φ is α_lo, even one that failed sufficient decrease (the ends
+      keep their places in the pair (α_{i−1}, α_i) that closed the bracket, a trial taking the place of the
+      end it replaces; on a tie the end in the first place is α_lo); when the ``maxiter``-th trial is a
+      bracketing trial that is not acceptable, the result is whichever of α = 0 and that trial has the
+      lower φ (α = 0 on a tie); in the zoom it is α_lo.
+
+    ``xtol`` — the zoom also stops, at α_lo, once |α_hi − α_lo|·max|dᵢ| < ``xtol`` (the two ends are
+    closer than ``xtol`` in every coordinate of x); it always stops once they are equal to rounding.
+
+    :data:`TORCH_WOLFE` holds the options under which the steps are those of ``torch.optim.LBFGS``'s
+    ``line_search_fn="strong_wolfe"``.
 
     Args:
         f: a function of a tensor returning a scalar tensor (gradients by ``torch.autograd``).
         x: the current point; direction: d, a tensor of x's shape.
         c1, c2: the Wolfe constants, 0 < c₁ < c₂ < 1 (c₂ = 0.9 for quasi-Newton, 0.1 for nonlinear CG).
-        alpha0: the first trial step; alpha_max: the longest step tried.
+        alpha0: the first trial step; alpha_max: the longest step tried (``math.inf``: no limit).
         maxiter: the most trial steps, both phases together.
         grad, fx: ∇f(x) and f(x) if already known (saves their evaluation).
+        extrapolation: ``"double"`` or ``"cubic"``.
+        interpolation: ``"safeguarded"`` or ``"cubic"``.
+        bracketing: ``"nocedal-wright"`` or ``"minfunc"``.
+        xtol: the zoom's tolerance on the bracket, ≥ 0 (0: none).
 
     Returns:
         ``Result`` with ``x`` = α, ``fun`` = f(x + α·d), ``nit`` (trial steps), ``nfev``, ``njev``,
         ``success``, ``message`` and in ``extra``: ``x_new``, ``grad`` (∇f(x_new)), ``derphi`` (φ'(α)),
-        ``fun0`` and ``derphi0``. On failure (not a descent direction, ``maxiter`` reached, φ unbounded
-        below up to ``alpha_max``, or a bracket shrunk to rounding level) ``success=False`` and ``x`` is the
-        best step found that satisfies sufficient decrease (0.0 if none).
+        ``fun0`` and ``derphi0``. ``success`` is True exactly when α satisfies the strong Wolfe conditions.
+        Otherwise (not a descent direction, ``maxiter`` reached, φ unbounded below up to ``alpha_max``, the
+        bracket narrower than ``xtol`` or than rounding) ``success=False``, ``message`` says why and ``x``
+        is the step ``bracketing`` falls back on; a search that stopped in the zoom phase also gives
+        ``extra["bracket"]`` = (α_lo, α_hi).
     """
     c1, c2 = _fraction("c1", c1), _fraction("c2", c2)
     if c1 >= c2:
         raise ValueError(f"Invalid c1, c2: c1={c1}, c2={c2}; expected 0 < c1 < c2 < 1")
     alpha = positive("alpha0", alpha0)
-    alpha_max = positive("alpha_max", alpha_max)
-    if alpha_max < alpha:
+    alpha_max = real("alpha_max", alpha_max, finite=False)
+    if not alpha_max >= alpha:
         raise ValueError(f"Invalid alpha_max: {alpha_max}; expected alpha_max >= alpha0 = {alpha}")
     maxiter = count("maxiter", maxiter)
+    extrapolation = choice("extrapolation", extrapolation, EXTRAPOLATIONS)
+    cubic = choice("interpolation", interpolation, INTERPOLATIONS) == "cubic"
+    minfunc = choice("bracketing", bracketing, BRACKETINGS) == "minfunc"
+    xtol = nonnegative("xtol", xtol)
     line = _Line(f, x, direction)
     phi0, g0, dphi0, base, refusal = _line_start(line, fx, grad)
     if refusal is not None:
         return refusal
-
-    armijo_slope = c1 * dphi0
     curvature = -c2 * dphi0
+    d_norm = float(line.d.abs().max())
+    start = Sample(0.0, phi0, dphi0, g0)
 
-    def sufficient(a: float, phi_a: float) -> bool:
-        return math.isfinite(phi_a) and phi_a <= phi0 + a * armijo_slope
+    def sufficient(s: Sample) -> bool:
+        return math.isfinite(s.phi) and s.phi <= phi0 + c1 * s.alpha * dphi0
 
-    # lo: the best step so far that satisfies sufficient decrease (φ' known; returned on failure).
-    lo, g_lo = _Sample(0.0, phi0, dphi0), g0
+    def with_slope(s: Sample) -> Sample:
+        g = line.grad(s.alpha)
+        return s._replace(dphi=line.slope(g), grad=g)
 
-    def fail(nit: int, message: str) -> Result:
-        return _line_result(line, lo.alpha, lo.phi, nit, False, message, grad=g_lo, derphi=lo.dphi, **base)
+    def trial_at(a: float) -> Sample:
+        s = Sample(a, line.value(a))
+        return with_slope(s) if cubic else s
 
-    def accept(a: float, phi_a: float, g: torch.Tensor, dphi: float, nit: int) -> Result:
-        message = f"strong Wolfe conditions hold after {nit} trial step(s)"
-        return _line_result(line, a, phi_a, nit, True, message, grad=g, derphi=dphi, **base)
+    def end(s: Sample, nit: int, ok: bool, message: str, **extra: Any) -> Result:
+        return _line_result(
+            line, s.alpha, s.phi, nit, ok, message, grad=s.grad, derphi=s.dphi, **extra, **base
+        )
+
+    def lower_of_start_and(s: Sample, nit: int) -> Result:
+        best = start if not s.phi < phi0 else (s if s.grad is not None else with_slope(s))
+        message = f"maxiter={maxiter} reached while bracketing; the lower of alpha=0 and the last trial"
+        return end(best, nit, False, message)
+
+    def examine(s: Sample, fallback: Sample, nit: int) -> tuple[Sample, Result | None]:
+        """s (sufficient decrease holds) with φ'(α), and the end of the search if it is acceptable or φ'(α)
+        is not finite (then at ``fallback``)."""
+        if s.dphi is None:
+            s = with_slope(s)
+        assert s.dphi is not None
+        if not math.isfinite(s.dphi):
+            return s, end(fallback, nit, False, f"the directional derivative is {s.dphi} at alpha={s.alpha}")
+        if abs(s.dphi) <= curvature:
+            return s, end(s, nit, True, f"strong Wolfe conditions hold after {nit} trial step(s)")
+        return s, None
+
+    def lower(ends: list[Sample]) -> int:
+        return 0 if ends[0].phi <= ends[1].phi else 1
 
     nit = 0
-    hi: _Sample | None = None
-    rec: _Sample | None = None  # the point that last left the bracket, for interpolation
-    while hi is None:  # bracketing phase
+    prev, rec = start, None  # rec: the end that last left the bracket, for interpolation
+    while True:  # bracketing phase
         if nit >= maxiter:
-            return fail(nit, f"maxiter={maxiter} reached while bracketing")
+            return end(prev, nit, False, f"maxiter={maxiter} reached while bracketing")
         nit += 1
-        phi_a = line.value(alpha)
-        if not sufficient(alpha, phi_a) or (nit > 1 and phi_a >= lo.phi):
-            hi = _Sample(alpha, phi_a)
+        s = trial_at(alpha)
+        last = nit >= maxiter
+        if not sufficient(s) or (nit > (2 if minfunc else 1) and s.phi >= prev.phi):
+            if minfunc and last:
+                return lower_of_start_and(s, nit)
+            ends, low = [prev, s], 0
             break
-        g = line.grad(alpha)
-        dphi = line.slope(g)
-        if not math.isfinite(dphi):
-            return fail(nit, f"the directional derivative is {dphi} at alpha={alpha}")
-        if abs(dphi) <= curvature:
-            return accept(alpha, phi_a, g, dphi, nit)
-        if dphi >= 0.0:
-            # φ rises at α: a minimizer of φ lies between the old lo and α, which becomes the new lo.
-            hi, rec = lo, None
-            lo, g_lo = _Sample(alpha, phi_a, dphi), g
+        s, done = examine(s, prev, nit)
+        if done is not None:
+            return done
+        assert s.dphi is not None
+        if minfunc and last:
+            return lower_of_start_and(s, nit)
+        if s.dphi >= 0.0:  # φ rises at α: a minimizer of φ lies between the trial before and α
+            ends, low, rec = [prev, s], 1, None
             break
         if alpha >= alpha_max:
-            lo, g_lo = _Sample(alpha, phi_a, dphi), g
-            return fail(
-                nit, f"alpha_max={alpha_max} reached with phi still decreasing; f may be unbounded below"
-            )
-        rec = lo
-        lo, g_lo = _Sample(alpha, phi_a, dphi), g
-        alpha = min(2.0 * alpha, alpha_max)
+            message = f"alpha_max={alpha_max} reached with phi still decreasing; f may be unbounded below"
+            return end(s, nit, False, message)
+        alpha = min(cubic_extrapolation(prev, s) if extrapolation == "cubic" else 2.0 * alpha, alpha_max)
+        prev, rec = s, prev
+    if minfunc:
+        low = lower(ends)
 
-    widths = [math.inf, math.inf]  # the bracket's width one and two zoom trials ago
-    while True:  # zoom phase: (lo, hi) brackets a step satisfying the strong Wolfe conditions
-        width = abs(hi.alpha - lo.alpha)
+    width_before, width_last = math.inf, math.inf  # the bracket's width two and one zoom trials ago
+    close = False  # interpolation="cubic": the last trial was close to an end
+    while True:  # zoom phase: the bracket holds a step satisfying the strong Wolfe conditions
+        lo, hi = ends[low], ends[1 - low]
+        width, bracket = abs(hi.alpha - lo.alpha), (lo.alpha, hi.alpha)
+        if width * d_norm < xtol:
+            return end(lo, nit, False, f"bracket {bracket} narrower than xtol={xtol}", bracket=bracket)
         if width <= 4.0 * _EPS * max(abs(lo.alpha), abs(hi.alpha)):
-            return fail(nit, f"bracket between {lo.alpha} and {hi.alpha} shrunk to rounding level")
+            return end(lo, nit, False, f"bracket {bracket} shrunk to rounding level", bracket=bracket)
         if nit >= maxiter:
-            return fail(nit, f"maxiter={maxiter} reached while zooming")
+            return end(lo, nit, False, f"maxiter={maxiter} reached while zooming", bracket=bracket)
         nit += 1
-        trial = _interpolate(lo, hi, rec)
-        if math.isnan(trial) or width > _ZOOM_SHRINK * widths[0]:
-            # No usable interpolant, or interpolation failed to shrink the bracket enough in two trials.
-            trial = 0.5 * (lo.alpha + hi.alpha)
-        margin = _ZOOM_MARGIN * width
-        left, right = min(lo.alpha, hi.alpha), max(lo.alpha, hi.alpha)
-        trial = min(max(trial, left + margin), right - margin)
-        widths = [widths[1], width]
-        phi_t = line.value(trial)
-        if not sufficient(trial, phi_t) or phi_t >= lo.phi:
-            rec, hi = hi, _Sample(trial, phi_t)
+        if cubic:
+            alpha, close = cubic_trial(lo, hi, close)
+        else:
+            alpha = safeguarded_trial(lo, hi, rec, width_before)
+            width_before, width_last = width_last, width
+        s = trial_at(alpha)
+        if not sufficient(s) or s.phi >= lo.phi:
+            rec, ends[1 - low] = hi, s
+            if minfunc:
+                low = lower(ends)
             continue
-        g = line.grad(trial)
-        dphi = line.slope(g)
-        if not math.isfinite(dphi):
-            return fail(nit, f"the directional derivative is {dphi} at alpha={trial}")
-        if abs(dphi) <= curvature:
-            return accept(trial, phi_t, g, dphi, nit)
-        if dphi * (hi.alpha - lo.alpha) >= 0.0:
-            rec, hi = hi, lo
+        s, done = examine(s, lo, nit)
+        if done is not None:
+            return done
+        assert s.dphi is not None
+        if s.dphi * (hi.alpha - lo.alpha) >= 0.0:
+            rec, ends[1 - low] = hi, lo
         else:
             rec = lo
-        lo, g_lo = _Sample(trial, phi_t, dphi), g
+        ends[low] = s

@@ -8,8 +8,9 @@ bracket is known.
 
 Line searches choose a step length α along a direction d from a point x, for φ(α) = f(x + α·d):
 :func:`armijo` backtracks until the sufficient-decrease (Armijo) condition holds and :func:`wolfe` finds a
-step satisfying the strong Wolfe conditions (Nocedal & Wright, *Numerical Optimization*, Alg. 3.5, 3.6);
-they live in :mod:`descend._linesearch`.
+step satisfying the strong Wolfe conditions (Nocedal & Wright, *Numerical Optimization*, Alg. 3.5, 3.6), its
+bracketing and zoom rules chosen by options; :data:`TORCH_WOLFE` is the set of them under which it takes the
+steps of ``torch.optim.LBFGS``'s ``line_search_fn="strong_wolfe"``. They live in :mod:`descend._linesearch`.
 
 Every search returns :class:`descend.result.Result` with exact evaluation counts. Bad arguments raise
 ``ValueError``/``TypeError``; a failure that depends on the function's values (non-finite values, a direction
@@ -24,11 +25,11 @@ from typing import Any
 
 import torch
 
-from descend._linesearch import armijo, wolfe  # line searches: in a module of their own
+from descend._linesearch import TORCH_WOLFE, armijo, wolfe  # line searches: in a module of their own
 from descend.checks import count, positive, real
 from descend.result import Result, Status
 
-__all__ = ["armijo", "bisection", "brent", "golden_section", "newton_1d", "wolfe"]
+__all__ = ["TORCH_WOLFE", "armijo", "bisection", "brent", "golden_section", "newton_1d", "wolfe"]
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0  # 1/φ ≈ 0.618, the golden-section shrink factor
 _INV_PHI2 = 1.0 - _INV_PHI  # 1/φ² ≈ 0.382

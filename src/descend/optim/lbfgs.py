@@ -51,8 +51,16 @@ class LBFGS(torch.optim.Optimizer):
         \end{aligned}
 
     with :math:`t_k = \eta` (the first iteration :math:`\eta \min(1, 1/\|g_0\|_1)`), or, with
-    ``line_search_fn="strong_wolfe"``, a step satisfying the strong Wolfe conditions found by
-    :func:`descend.search.wolfe` (:math:`c_1 = 10^{-4}, c_2 = 0.9`) starting from that :math:`t_k`.
+    ``line_search_fn="strong_wolfe"``, a step satisfying the strong Wolfe conditions
+    (:math:`c_1 = 10^{-4}, c_2 = 0.9`; or the search's fallback when it runs out of trials or its bracket
+    closes without one) found from that :math:`t_k` by :func:`descend.search.wolfe` under
+    :data:`descend.search.TORCH_WOLFE`: cubic extrapolation and interpolation, minFunc's bracketing, a
+    zoom that stops when its bracket is narrower than :math:`10^{-9}` in :math:`x`, and as many trials as
+    ``max_eval`` leaves plus one. These are the rules of torch's own search, so the iterates and the counts
+    ``func_evals`` and ``n_iter`` are torch's: in float64 to rounding. In float32 torch's search rounds its
+    tests and interpolation to float32 where descend's works in float64, so the two agree to float32
+    rounding at first and may drift apart on ill-conditioned problems. A trial where the loss is not finite
+    is a step too long (torch's comparisons with NaN are false).
     Iterations stop when :math:`\|g\|_\infty \le` ``tolerance_grad``, when the step or the change of the
     loss falls below ``tolerance_change``, or after ``max_eval`` evaluations of the closure.
 
@@ -179,13 +187,17 @@ class LBFGS(torch.optim.Optimizer):
         return r
 
     def _wolfe(self, closure: Callable[[], Any], loss: float, g: Tensor, t: float, d: Tensor,
-               budget: int) -> tuple[float, Tensor, float, int]:  # fmt: skip
-        """A strong-Wolfe step along d from the current point: (loss, gradient, t, evaluations)."""
+               max_ls: int) -> tuple[float, Tensor, float, int]:  # fmt: skip
+        """A step along d by torch's strong-Wolfe rules: (loss, gradient, t, evaluations).
+
+        ``max_ls`` trials after the first: what is left of ``max_eval``, so that, as torch's, a step may take
+        one evaluation more than ``max_eval``.
+        """
         x = self._flat()
-        found = search.wolfe(lambda z: _Loss.apply(z, self, closure), x, d, alpha0=t, maxiter=budget,
-                             grad=g, fx=loss)  # fmt: skip
+        found = search.wolfe(lambda z: _Loss.apply(z, self, closure), x, d, alpha0=t, maxiter=max_ls + 1,
+                             grad=g, fx=loss, **search.TORCH_WOLFE)  # fmt: skip
         self._set_flat(x)
-        grad = found.extra["grad"]
+        grad = found.extra.get("grad")  # absent only where the search refused to start (f(x) not finite)
         return found.fun, (g if grad is None else grad), found.x, found.nfev
 
     @torch.no_grad()
@@ -228,7 +240,7 @@ class LBFGS(torch.optim.Optimizer):
                 state["t"] = t
                 break
             if group["line_search_fn"] is not None and t > 0:
-                loss, g, t, used = self._wolfe(closure, loss, g, float(t), d, max(max_eval - evals, 0))
+                loss, g, t, used = self._wolfe(closure, loss, g, float(t), d, max_eval - evals)
                 self._move(t, d)
                 done = bool(g.abs().max() <= tol_grad)
             else:
