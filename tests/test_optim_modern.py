@@ -300,6 +300,24 @@ def test_bad_arguments_name_the_argument_and_the_value(cls, kwargs, message):
         cls([torch.zeros(2, 2, requires_grad=True)], **kwargs)
 
 
+def test_lbfgs_with_a_line_search_stops_where_a_diverging_objective_is_still_finite():
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Conv2d(4, 2, 1, stride=2), torch.nn.BatchNorm2d(2))
+    inputs = torch.rand(1, 4, 16, 16)
+    opt = optim.LBFGS(model.parameters(), line_search_fn="strong_wolfe")
+
+    def closure():  # unbounded below: the searches extrapolate until the quasi-Newton direction overflows
+        opt.zero_grad()
+        loss = model(inputs).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        opt.step(closure)
+    assert not torch.isfinite(opt.state[opt._params[0]]["d"]).all()  # it did overflow
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_lbfgs_needs_its_closure():
     opt = optim.LBFGS([torch.zeros(2, requires_grad=True)])
     with pytest.raises(TypeError, match="LBFGS requires a closure"):

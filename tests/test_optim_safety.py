@@ -493,6 +493,15 @@ def test_descend_backend_that_cannot_run_is_an_error_not_a_fallback(monkeypatch)
     assert torch.equal(p, torch.ones(3))
 
 
+@pytest.mark.parametrize("backend", ["loop", "foreach"])
+def test_fused_where_no_fused_kernel_runs_is_torchs_error_whatever_is_forced(backend, monkeypatch):
+    monkeypatch.setenv("DESCEND_BACKEND", backend)
+    p = torch.ones(3, device="meta", requires_grad=True)
+    p.grad = torch.ones(3, device="meta")
+    with pytest.raises(RuntimeError, match="`fused=True` requires all the params to be floating point"):
+        optim.SGD([p], lr=0.1, fused=True).step()
+
+
 def test_adding_a_backend_is_one_entry_in_the_table(monkeypatch):
     calls = []
 

@@ -236,10 +236,13 @@ class LBFGS(torch.optim.Optimizer):
             state["prev_loss"] = prev_loss = loss
             t = min(1.0, 1.0 / g.abs().sum()) * lr if state["n_iter"] == 1 else lr
             gtd = g.dot(d)
-            if gtd > -tol_change:  # no longer a descent direction
+            searching = group["line_search_fn"] is not None and t > 0
+            # no longer a descent direction; or, with a line search, the objective has diverged (a search
+            # needs a finite direction): stop where the parameters are still finite
+            if gtd > -tol_change or (searching and not bool(torch.isfinite(d).all())):
                 state["t"] = t
                 break
-            if group["line_search_fn"] is not None and t > 0:
+            if searching:
                 loss, g, t, used = self._wolfe(closure, loss, g, float(t), d, max_eval - evals)
                 self._move(t, d)
                 done = bool(g.abs().max() <= tol_grad)

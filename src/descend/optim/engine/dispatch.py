@@ -67,6 +67,12 @@ def choose(owner: str, group: dict[str, Any], device: torch.device, dtype: torch
     fused = group.get("fused")
     if not fused and group.get("foreach") is not None:
         return FOREACH if group["foreach"] else LOOP
+    if fused and device.type not in FUSED:  # whatever DESCEND_BACKEND says: torch's error for fused=True
+        raise RuntimeError(
+            "`fused=True` requires all the params to be floating point Tensors of supported devices: "
+            f"{list(FUSED)} but {dtype} and {device.type}; {owner} has no fused kernel for "
+            f"{device.type} tensors: use foreach=True or leave fused=None"
+        )
     name = forced()
     if name is not None:
         reason = BACKENDS[name].unavailable(device, dtype)
@@ -74,13 +80,7 @@ def choose(owner: str, group: dict[str, Any], device: torch.device, dtype: torch
             raise RuntimeError(f"{owner}: DESCEND_BACKEND={name} cannot run: {reason}")
         return BACKENDS[name]
     if fused:
-        name = FUSED.get(device.type)
-        if name is None:
-            raise RuntimeError(
-                "`fused=True` requires all the params to be floating point Tensors of supported devices: "
-                f"{list(FUSED)} but {dtype} and {device.type}; {owner} has no fused kernel for "
-                f"{device.type} tensors: use foreach=True or leave fused=None"
-            )
+        name = FUSED[device.type]
         reason = BACKENDS[name].unavailable(device, dtype)
         if reason is not None:
             raise RuntimeError(f"{owner}: fused=True cannot run: {reason}")
