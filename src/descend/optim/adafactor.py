@@ -134,6 +134,7 @@ class Adafactor(Optimizer):
         else:
             variance = state["variance"].lerp(g * g, h.one_minus_beta2)
             new = {"variance": variance}
-        update = variance.clamp(min=eps1 * eps1).rsqrt() * g
+        # in place on the update's own fresh memory: a pass over a large tensor saved per operation
+        update = variance.clamp(min=eps1 * eps1).rsqrt_().mul_(g)
         clip = (torch.linalg.vector_norm(update) / (update.numel() ** 0.5 * h.d)).clamp(min=1.0)
-        return p - (alpha / clip) * update, new
+        return p - update.mul_(alpha / clip), new
