@@ -35,6 +35,7 @@ from torch import nn
 from descend import data as data_module
 from descend.data import Dataset
 from descend.lab.models import lenet, linear, mlp
+from descend.lab.ranking import Target
 from descend.train import squared_loss
 
 __all__ = ["DEFAULT_LR", "DEFAULT_OPTIMIZERS", "DEFAULT_OPTIONS", "TASKS", "Task"]
@@ -47,8 +48,9 @@ DEFAULT_OPTIMIZERS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Task:
-    """A comparison task: how to load the data and build the model, the loss, and default settings
-    (``eval_every``: evaluate every this many examples; None: after each epoch)."""
+    """A comparison task: how to load the data and build the model, the loss, default settings
+    (``eval_every``: evaluate every this many examples; None: after each epoch) and the validation target
+    that times to target are measured against (:class:`~descend.lab.ranking.Target`)."""
 
     name: str
     description: str
@@ -57,6 +59,7 @@ class Task:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     batch_size: int
     epochs: int
+    target: Target
     needs_data: bool = False
     eval_every: int | None = None
 
@@ -81,19 +84,21 @@ def _airfoil(path: str | None) -> Dataset:
 TASKS: dict[str, Task] = {
     "digits-mlp": Task(
         "digits-mlp", "an MLP 64-128-10 (ReLU) on scikit-learn's 8×8 digits",
-        _digits, lambda ds: mlp(ds.input_shape), nn.functional.cross_entropy, 64, 10,
+        _digits, lambda ds: mlp(ds.input_shape), nn.functional.cross_entropy, 64, 10, Target("val_acc", 0.95),
     ),
     "digits-cnn": Task(
         "digits-cnn", "LeNet (ReLU, max pooling, 3×3 convolutions) on scikit-learn's 8×8 digits",
         _digits, lambda ds: lenet(ds.input_shape, 10), nn.functional.cross_entropy, 64, 12,
+        Target("val_acc", 0.95),
     ),
     "diabetes": Task(
         "diabetes", "linear regression on scikit-learn's diabetes table (standardized)",
-        _diabetes, lambda ds: linear(ds.input_shape[0]), squared_loss, 32, 30,
+        _diabetes, lambda ds: linear(ds.input_shape[0]), squared_loss, 32, 30, Target("val_loss", 0.3),
     ),
     "airfoil": Task(
         "airfoil", "the chapter's linear regression on the NASA airfoil table",
-        _airfoil, lambda ds: linear(ds.input_shape[0]), squared_loss, 10, 2, needs_data=True, eval_every=200,
+        _airfoil, lambda ds: linear(ds.input_shape[0]), squared_loss, 10, 2, Target("val_loss", 0.3),
+        needs_data=True, eval_every=200,
     ),
 }  # fmt: skip
 
