@@ -190,3 +190,25 @@ def test_a_job_is_deterministic_given_its_seed():
     assert a["hyperparameters"] == {"lr": 0.01, "betas": [0.9, 0.999]}
     for key in ("optimizer", "trial", "hyperparameters", "validation", "seconds", "seed"):
         assert key in a
+
+
+def test_several_tasks_give_a_performance_profile_and_one_ranking(tmp_path):
+    result = compare(["diabetes", "digits-mlp"], ["sgd", "adam"], budget=2, epochs=1, seeds=[0],
+                     engine="inline", progress=False, targets={"digits-mlp": 0.5})  # fmt: skip
+    assert [r["rank"] for r in result.tables["ranking"]] == [1, 2]
+    assert all(r["tasks reached"].endswith("/2") for r in result.tables["ranking"])
+    profile = result.tables["profile"]
+    assert profile[0]["tau"] == 1.0 and profile[-1]["tau"] == ranking.TAU_MAX
+    for name in ("sgd", "adam"):
+        values = [row[name] for row in profile]
+        assert values == sorted(values) and all(0 <= v <= 1 for v in values)  # a fraction, growing with τ
+    best = result.tables["ranking"][0]["optimizer"]
+    assert profile[0][best] > 0  # the first is the fastest somewhere
+    names = {p.name for p in result.panels}
+    assert {"profile", "digits-mlp-val_loss_vs_epoch", "diabetes-loss_vs_epoch"} <= names
+    assert {r["task"] for r in result.rows} == {"diabetes", "digits-mlp"}
+    assert result.config["targets"]["digits-mlp"] == {"metric": "val_acc", "value": 0.5}
+    written = result.write(tmp_path)
+    assert "profile" in written and "Performance profile" in written["html"].read_text()
+    with pytest.raises(ValueError, match="per task"):
+        compare(["diabetes", "digits-mlp"], ["sgd"], targets=0.5, epochs=1, progress=False)

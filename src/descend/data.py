@@ -3,7 +3,8 @@
 Every loader returns float32 features; classification labels are int64. Two shapes of answer:
 
 * ``airfoil`` and ``linear_synthetic`` return ``(features, target)`` as the chapter's code does;
-* ``digits``, ``diabetes`` and ``fashion_mnist`` return a :class:`Dataset` holding a train/test split.
+* ``digits``, ``diabetes``, ``characters`` and ``fashion_mnist`` return a :class:`Dataset` holding a
+  train/test split.
 
 Standardization is per column, ``(x − mean) / std`` with the *population* standard deviation
 (``numpy.std``'s default, ``ddof=0``), as the chapter does for the airfoil table.
@@ -44,6 +45,7 @@ __all__ = [
     "airfoil",
     "airfoil_dataset",
     "cache_dir",
+    "characters",
     "diabetes",
     "digits",
     "download",
@@ -449,6 +451,32 @@ def diabetes(test_size: float = 0.2, seed: int = 0) -> Dataset:
     )
 
 
+def characters(context: int = 16, test_size: float = 0.2) -> Dataset:
+    """Next-character prediction on text that ships with scikit-learn: the descriptions of its bundled
+    data sets (iris, digits, wine, breast cancer, diabetes, linnerud; about 15,000 characters), no network.
+
+    Each example is ``context`` consecutive characters (int64 indices into the sorted vocabulary, shape
+    ``(N, context)``) and its label the character that follows. The text's first ``1 − test_size`` makes
+    the training windows and the rest the test windows, so no test character is seen in training (windows
+    overlap within a split). The vocabulary is ``Dataset.num_classes`` characters.
+    """
+    from sklearn import datasets as sk
+
+    context = integer("context", context, minimum=1)
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"Invalid test_size: {test_size}; expected 0 < test_size < 1")
+    loaders = (sk.load_iris, sk.load_digits, sk.load_wine, sk.load_breast_cancer, sk.load_diabetes,
+               sk.load_linnerud)  # fmt: skip
+    text = "\n".join(load().DESCR for load in loaders)
+    vocabulary = sorted(set(text))
+    codes = torch.tensor([vocabulary.index(c) for c in text], dtype=torch.int64)
+    windows = codes.unfold(0, context + 1, 1)  # (len − context, context + 1)
+    cut = round(len(text) * (1.0 - test_size)) - context
+    x, y = windows[:, :context].contiguous(), windows[:, context].contiguous()
+    return Dataset(x[:cut], y[:cut], x[cut + context :], y[cut + context :], "characters", "classification",
+                   num_classes=len(vocabulary))  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------- IDX
 
 _IDX_TYPES: dict[int, np.dtype] = {
@@ -604,6 +632,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "diabetes": diabetes,
     "airfoil": airfoil_dataset,
     "fashion-mnist": fashion_mnist,
+    "characters": characters,
 }
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from descend import optim
+from descend._loop import optimizer_arguments
 from descend.checks import positive_int, unknown
 from descend.checks import seeds as check_seeds
 from descend.data import Dataset
@@ -172,8 +173,10 @@ def _entries(
             raise ValueError(f"Invalid optimizers: {label!r} is given twice; each may appear once")
         labels.add(label)
         given = {**({"lr": lrs[key]} if key in lrs else {}), **options.get(key, {}), **own}
-        default_lr = spec.resolve_optimizer(key, {}).kwargs.get("lr", 0.01)
-        hyper = {"lr": DEFAULT_LR[task].get(key, default_lr), **DEFAULT_OPTIONS.get(task, {}).get(key, {})}
+        defaults = optimizer_arguments(cls)
+        default_lr = float(defaults.get("lr", 0.01))
+        hyper = {"lr": DEFAULT_LR.get(task, {}).get(key, default_lr)}
+        hyper.update(DEFAULT_OPTIONS.get(task, {}).get(key, {}))
         hyper.update(given)
         extras = _EXTRAS.get(key, set())
         choice = spec.resolve_optimizer(key, hyper, text=text, extras=extras)
@@ -186,9 +189,6 @@ def _entries(
                     f"Invalid optimizer: {text!r} with a budget; every setting of its search space is fixed "
                     f"({tuning.space_for(key, default_lr).describe()}), so there is nothing to tune"
                 )
-            from descend._loop import optimizer_arguments
-
-            defaults = optimizer_arguments(cls)
             kwargs.update({d.key: defaults[d.key] for d in space.dimensions if d.key not in kwargs})
             # every corner of the space must make a valid optimizer: found here, not in a trial
             for u in (0.0, 0.999999):
@@ -267,7 +267,7 @@ def prepare(
     for name in names:
         spec_task = TASKS[name]
         path = paths.get(name)
-        if path is not None and not spec_task.needs_data:
+        if path is not None and not spec_task.takes_data:
             raise ValueError(f"Invalid data: {str(path)!r}; the {name} task uses its embedded data set")
         entries = _entries(name, specs, lrs, options, budget is not None)
         target = spec_task.target
@@ -395,13 +395,21 @@ def run(plan: Plan, *, progress: bool = True, log: Log | None = None) -> Study:
     with _engine(plan) as engine:
         trials: dict[tuple, dict[str, Any]] = {}
         best = None
+        timing = {}
         if plan.budget is not None:
+            tic = time.perf_counter()
             trials = execute(jobs(plan, "tuning"), trial_store, engine, data, progress=progress, log=log)
+            # the tuning's wall time, less the start of the engine
+            timing["tuning_seconds"] = time.perf_counter() - tic - engine.start_seconds
             best = best_configurations(plan, trials)
         runs = execute(jobs(plan, "final", best), run_store, engine, data, unit="run", progress=progress,
                        log=log)  # fmt: skip
         where = engine.name
-    return compare_report.study(plan, trials, best, runs, time.perf_counter() - started, where, command(plan))
+        timing["engine_start_seconds"] = engine.start_seconds
+    seconds = time.perf_counter() - started
+    result = compare_report.study(plan, trials, best, runs, seconds, where, command(plan))
+    result.config.update(timing)
+    return result
 
 
 def command(plan: Plan) -> str:

@@ -92,7 +92,7 @@ def _panels(task: str, prefix: str, histories: dict[str, list[History]], seeds: 
         medians = {k: np.stack([c[0], c[1]], axis=1) for k, c in curves.items()}
         bands = {k: (c[0], c[2], c[3]) for k, c in curves.items()}
         fig = plot.loss_curves(medians, xlabel=xlabel, ylabel=ylabel, log_y=log_y, title=title, bands=bands)
-        chart = band_chart(f"{prefix}{name}", curves, xlabel=xlabel, ylabel=ylabel, title=title,
+        chart = band_chart(f"chart-{prefix}{name}", curves, xlabel=xlabel, ylabel=ylabel, title=title,
                            log_y=False if log_y is False else None)  # fmt: skip
         band = " The band is the range over the seeds, the line their median." if seeds > 1 else ""
         out.append(Panel(fig, caption + band, name=f"{prefix}{name}", html=chart))
@@ -110,7 +110,7 @@ def _profile_panel(times: dict[str, dict[str, float]], by: str) -> tuple[Panel, 
     fig = plot.loss_curves(curves, xlabel="τ (ratio to the best time)", ylabel="fraction of tasks",
                            log_y=False, title=title)  # fmt: skip
     xlabel = "τ (ratio to the best time)"
-    chart = step_chart("profile", {o: (taus, v) for o, v in prof.items()}, xlabel=xlabel,
+    chart = step_chart("chart-profile", {o: (taus, v) for o, v in prof.items()}, xlabel=xlabel,
                        ylabel="fraction of tasks", title=title)  # fmt: skip
     caption = (f"ρ(τ): the fraction of tasks on which an optimizer reaches the target within τ times the "
                f"fastest optimizer's {by}. Higher and further left is better.")  # fmt: skip
@@ -123,12 +123,16 @@ def _protocol(plan: Plan, where: str) -> list[str]:
              f"as the validation split; every run trains on the rest.")  # fmt: skip
     finals = (f"Final runs: seeds {plan.seeds} (each seed gives every optimizer the same initial model and "
               f"the same minibatches); only these runs are evaluated on the test split.")  # fmt: skip
-    ranked = f"Targets (on the validation split): {targets}. Jobs ran on {where}."
+    ranked = f"Targets (on the validation split): {targets}. Where the jobs ran: {where}."
     if plan.budget is None:
+        from descend.lab.tasks import DEFAULT_LR
+
         tuned = ("The hyperparameters were NOT tuned: each optimizer ran with the given or default settings "
-                 "(descend.lab.tasks). The default learning rates were chosen on the test loss of seeds 0 "
-                 "and 1, so the test numbers of those optimizers are optimistic; run with --budget N for a "
-                 "fair comparison.")  # fmt: skip
+                 "(descend.lab.tasks).")  # fmt: skip
+        if any(w.task.name in DEFAULT_LR for w in plan.workloads):
+            tuned += (" The default learning rates of the chapter's tasks were chosen on the test loss of "
+                      "seeds 0 and 1 (benchmarks/compare_lr_grid.py), so their test numbers are optimistic.")
+        tuned += " Run with --budget N for a fair comparison."
         return [tuned, split, finals, ranked]
     spaces = "; ".join(f"{e.label}: {e.space.describe()}" for e in plan.entries if e.space is not None)
     tuned = (f"Tuning: every optimizer had the same budget, {plan.budget} trials of quasi-random search "
@@ -222,10 +226,12 @@ def _config(plan: Plan, seconds: float, where: str, command: str) -> dict[str, A
             w.task.name: {"metric": w.target.metric, "value": w.target.value} for w in plan.workloads
         },
         "given": plan.given,
-        "optimizers": {
+        # untuned: the settings of the runs; tuned: those the search starts from (see "best")
+        "optimizers" if plan.budget is None else "base_settings": {
             e.label: {k: (list(v) if isinstance(v, tuple) else v) for k, v in e.kwargs.items()}
             for e in plan.entries
         },
+        "fixed": {e.label: list(e.fixed) for e in plan.entries if e.fixed},
         "epochs": w0.epochs,
         "batch_size": w0.batch_size,
         "eval_every": w0.task.eval_every,

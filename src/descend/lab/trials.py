@@ -267,6 +267,14 @@ def _line(done: int, total: int, r: Mapping[str, Any]) -> str:
 # -------------------------------------------------------------------------------------------- engines
 
 
+def _warm() -> int:
+    import descend.lab.tasks
+    import descend.train  # noqa: F401
+
+    time.sleep(0.5)  # held a moment, so that each CPU's warm-up lands on a worker of its own
+    return os.getpid()
+
+
 def _authenticate_like_ray_start() -> None:
     """``ray start`` (Ray 2.59 and later) turns token authentication on when ``RAY_AUTH_MODE`` is unset and
     a token exists (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), but a driver
@@ -294,6 +302,7 @@ class Inline:
 
     name: str = "this process"
     workers: int = 1
+    start_seconds: float = 0.0
 
     def __enter__(self) -> Inline:
         return self
@@ -319,6 +328,7 @@ class RayEngine:
     _data: dict[Any, Any] = field(init=False, default_factory=dict)
     _started: bool = field(init=False, default=False)  # this engine started Ray, and shuts it down
     _ready: bool = field(init=False, default=False)
+    start_seconds: float = field(init=False, default=0.0)  # how long starting (or joining) Ray took
 
     def __enter__(self) -> RayEngine:
         return self
@@ -345,6 +355,9 @@ class RayEngine:
                 ray.init(num_cpus=self.workers or os.cpu_count() or 1, **quiet)
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
+        # Ray starts its workers as tasks arrive; one task per CPU that loads torch and descend starts them
+        # all now, so that the jobs' times do not include a worker's start
+        ray.get([ray.remote(num_cpus=1)(_warm).remote() for _ in range(cpus)])
         self.name = f"the Ray cluster at {self.address} ({cpus} CPUs)" if self.address else (
             f"a local Ray with {cpus} worker processes")
 
@@ -362,8 +375,10 @@ class RayEngine:
         import ray
 
         if not self._ready:
+            tic = time.perf_counter()
             self._start()
             self._ready = True
+            self.start_seconds = time.perf_counter() - tic
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(run_job)
         pending: dict[Any, Job] = {}
         for job in jobs:

@@ -80,7 +80,8 @@ def band_chart(
     log_y: bool | None = None,
 ) -> str:
     """A chart of ``curves``: name -> ``(x, median, low, high)`` arrays, one line and band each, in the
-    colours of :func:`descend.plot.common.style`. ``div`` is the element's id (unique in the page)."""
+    colours of :func:`descend.plot.common.style`. ``div`` is the element's id (unique in the page: not
+    the id of the figure that holds it)."""
     traces: list[dict[str, Any]] = []
     finite = [np.asarray(c[1], dtype=float) for c in curves.values()]
     if log_y is None:
