@@ -5,7 +5,7 @@ with W worker processes, one torch thread per trial; the time is the tuning phas
 first trial submitted to the last result, less Ray's start (``tuning_seconds`` in ``config.json``). The
 runs alternate W = 1, 2, 2, 1, ... so that a change in the load of a shared machine falls on both.
 
-    .venv/bin/python benchmarks/compare_workers.py [--repeats 2] [--budget 8] [--epochs 4]
+    .venv/bin/python benchmarks/compare_workers.py [--repeats 3] [--budget 8] [--epochs 30]
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--task", default="digits-cnn")
     parser.add_argument("--optimizers", default="sgd,momentum,adam,rmsprop")
     parser.add_argument("--budget", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,8 +48,10 @@ def main() -> None:
         for k, workers in enumerate(order):
             r = once(workers, args, Path(tmp) / str(k))
             results.append(r)
+            load = os.getloadavg()[0]
             print(f"W={workers}: {r['tuning_seconds']:.1f} s of tuning for {r['trials']} trials "
-                  f"(Ray started in {r['start_seconds']:.1f} s)", flush=True)  # fmt: skip
+                  f"(Ray started in {r['start_seconds']:.1f} s; load average after: {load:.2f})",
+                  flush=True)  # fmt: skip
     by = {w: statistics.median(r["tuning_seconds"] for r in results if r["workers"] == w) for w in (1, 2)}
     print(f"median W=1 {by[1]:.1f} s, W=2 {by[2]:.1f} s, ratio W=2/W=1 {by[2] / by[1]:.3f}")
     print("command:", results[0]["command"].replace(sys.executable, "python"))

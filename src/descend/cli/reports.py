@@ -207,6 +207,8 @@ def compare_command(
     _list_with_jobs(folder, written.values())
     click.echo(text_ranking(study))
     click.echo(study.table())
+    if plan.budget is None:
+        click.echo("\nThe hyperparameters were not tuned (given or default); --budget N tunes them.", err=True)
     click.echo(f"\nReport: {written['html']}")
     click.echo(f"Folder: {folder}")
 

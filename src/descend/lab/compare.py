@@ -334,7 +334,7 @@ def jobs(
     for w in plan.workloads:
         common = {"task": w.task.name, "epochs": w.epochs, "batch_size": w.batch_size,
                   "eval_every": w.task.eval_every, "threads": threads,
-                  "device": str(plan.device)}  # fmt: skip
+                  "device": str(plan.device), "validation": plan.validation}  # fmt: skip
         for e in w.entries:
             if phase == "tuning":
                 assert e.space is not None and plan.budget is not None

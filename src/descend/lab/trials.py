@@ -50,6 +50,7 @@ class Job:
     eval_every: int | None = None
     threads: int = 1
     device: str = "cpu"
+    validation: float = 0.2  # the fraction of the training examples its data holds out
 
     def key(self) -> tuple[Any, ...]:
         """What names the job in the store: task, optimizer, and trial number (tuning) or seed (final)."""
@@ -63,6 +64,7 @@ class Job:
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "eval_every": self.eval_every,
+            "validation_fraction": self.validation,
         }
 
 
@@ -268,10 +270,18 @@ def _line(done: int, total: int, r: Mapping[str, Any]) -> str:
 
 
 def _warm() -> int:
-    import descend.lab.tasks
-    import descend.train  # noqa: F401
+    """A worker's first job pays for loading descend and for torch's first backward pass; this pays it."""
+    from descend.lab.models import mlp
+    from descend.train import fit
 
-    time.sleep(0.5)  # held a moment, so that each CPU's warm-up lands on a worker of its own
+    tic = time.perf_counter()
+    torch.manual_seed(0)
+    model = mlp((4,), hidden=4, num_classes=2)
+    x, y = torch.randn(8, 4), torch.arange(8) % 2
+    fit(model, torch.nn.functional.cross_entropy, build_optimizer("sgd", model, {"lr": 0.1}), (x, y),
+        epochs=1, batch_size=4, progress=False)  # fmt: skip
+    # held a moment, so that each CPU's warm-up lands on a worker of its own
+    time.sleep(max(0.0, 0.5 - (time.perf_counter() - tic)))
     return os.getpid()
 
 
@@ -352,6 +362,10 @@ class RayEngine:
                         f"Invalid --address: {self.address!r}; no Ray cluster there ({e})"
                     ) from None
             else:
+                # Ray lowers its workers' priority (nice 15) to keep its own services responsive; here the
+                # workers do the comparison's work, and at nice 15 any other program on the machine would
+                # starve them (two workers would run no faster than one on a busy machine)
+                os.environ.setdefault("RAY_worker_niceness", "0")
                 ray.init(num_cpus=self.workers or os.cpu_count() or 1, **quiet)
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
