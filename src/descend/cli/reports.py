@@ -208,7 +208,8 @@ def compare_command(
     click.echo(text_ranking(study))
     click.echo(study.table())
     if plan.budget is None:
-        click.echo("\nThe hyperparameters were not tuned (given or default); --budget N tunes them.", err=True)
+        note = "The hyperparameters were not tuned (given or default); --budget N tunes them."
+        click.echo("\n" + note, err=True)
     click.echo(f"\nReport: {written['html']}")
     click.echo(f"Folder: {folder}")
 
