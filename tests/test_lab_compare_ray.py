@@ -1,6 +1,6 @@
-"""`descend compare --budget` on Ray: a run killed (SIGKILL to its whole process group) resumes and ends
-with every trial exactly once and the earlier lines unchanged; a run on a Ray head started here (`ray start
---head`) completes, with the numbers a trial gives in this process."""
+"""`descend compare --budget` on Ray: a run on a local Ray killed (SIGKILL to its whole process group)
+resumes and ends with every trial exactly once and the earlier lines unchanged; a run on a Ray head started
+here (`ray start --head`) completes, with the numbers a trial gives in this process."""
 
 from __future__ import annotations
 
@@ -82,10 +82,11 @@ def test_a_run_on_a_ray_head_completes_with_the_numbers_of_this_process(head, tm
     assert [row["rank"] for row in result.tables["ranking"]] == [1, 2]
 
 
-def test_a_killed_run_resumes_with_every_trial_once(head, tmp_path):
+def test_a_killed_run_resumes_with_every_trial_once(tmp_path):
+    # a local Ray, started by the command (and killed with it)
     out = tmp_path / "out"
     args = [sys.executable, "-m", "descend", "compare", "--task", "digits-cnn", "-o", "sgd", "-o", "adam",
-            "--budget", "4", "--epochs", "2", "--seeds", "1", "--address", head, "--no-progress",
+            "--budget", "4", "--epochs", "3", "--seeds", "1", "--workers", "1", "--no-progress",
             "--out", str(out)]  # fmt: skip
     env = {**os.environ, "MPLBACKEND": "Agg", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -212,3 +212,40 @@ def test_several_tasks_give_a_performance_profile_and_one_ranking(tmp_path):
     assert "profile" in written and "Performance profile" in written["html"].read_text()
     with pytest.raises(ValueError, match="per task"):
         compare(["diabetes", "digits-mlp"], ["sgd"], targets=0.5, epochs=1, progress=False)
+
+
+def test_fashion_mnist_tasks_read_local_idx_files_and_say_where_to_put_them(tmp_path, monkeypatch):
+    from descend.data import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 120), ("t10k", 40)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    folders = {"fashion-mnist-mlp": str(tmp_path), "fashion-mnist-cnn": str(tmp_path)}
+    result = compare(list(folders), ["adam"], epochs=1, seeds=[0], progress=False, data=folders)
+    runs = result.tables["runs"]
+    assert {r["task"] for r in runs} == {"fashion-mnist-mlp", "fashion-mnist-cnn"}
+    assert all(r["status"] == "ok" and 0 <= r["test_acc"] <= 1 for r in runs)
+    assert result.config["n_train"] == 120 and result.config["n_test"] == 40
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"IDX files are not in .*empty; put the four files"):
+        compare("fashion-mnist-mlp", ["adam"], data=str(empty), epochs=1, progress=False)
+    monkeypatch.setenv("DESCEND_CACHE", str(empty))
+    with pytest.raises(ValueError, match="--data DIR"):
+        compare("fashion-mnist-cnn", ["adam"], epochs=1, progress=False)
+
+
+def test_the_character_task_predicts_the_next_character_of_text_that_ships_with_scikit_learn():
+    from descend.data import characters
+
+    ds = characters(context=8)
+    assert ds.train_x.dtype == torch.int64 and ds.train_x.shape[1] == 8
+    # each window's label is the character the next window ends with
+    assert torch.equal(ds.train_y[:-1], ds.train_x[1:, -1])
+    assert ds.num_classes > int(max(ds.train_x.max(), ds.train_y.max(), ds.test_y.max()))
+    assert 0.15 < ds.n_test / (ds.n_train + ds.n_test) < 0.25
+    result = compare("text-chars", ["adam"], epochs=1, seeds=[0], progress=False)
+    row = result.rows[0]
+    assert row["status"] == "ok" and row["val_acc"] > 1 / ds.num_classes  # better than chance
