@@ -205,7 +205,7 @@ def test_several_tasks_give_a_performance_profile_and_one_ranking(tmp_path):
     best = result.tables["ranking"][0]["optimizer"]
     assert profile[0][best] > 0  # the first is the fastest somewhere
     names = {p.name for p in result.panels}
-    assert {"profile", "digits-mlp-val_loss_vs_epoch", "diabetes-loss_vs_epoch"} <= names
+    assert {"performance_profile", "digits-mlp-val_loss_vs_epoch", "diabetes-loss_vs_epoch"} <= names
     assert {r["task"] for r in result.rows} == {"diabetes", "digits-mlp"}
     assert result.config["targets"]["digits-mlp"] == {"metric": "val_acc", "value": 0.5}
     written = result.write(tmp_path)
@@ -249,3 +249,14 @@ def test_the_character_task_predicts_the_next_character_of_text_that_ships_with_
     result = compare("text-chars", ["adam"], epochs=1, seeds=[0], progress=False)
     row = result.rows[0]
     assert row["status"] == "ok" and row["val_acc"] > 1 / ds.num_classes  # better than chance
+
+
+def test_an_optimizer_whose_every_trial_diverges_ranks_last_with_no_final_runs():
+    # momentum at a learning rate of 1e4 (held fixed; its momentum searched) diverges on every trial
+    result = compare("diabetes", ["momentum:lr=1e4", "adam"], budget=2, epochs=1, seeds=[0], engine="inline",
+                     progress=False)  # fmt: skip
+    rows = {r["optimizer"]: r for r in result.rows}
+    assert rows["momentum:lr=1e4"]["status"] == "every trial diverged"
+    assert [r["optimizer"] for r in result.tables["ranking"]] == ["adam", "momentum:lr=1e4"]
+    assert {r["optimizer"] for r in result.tables["runs"]} == {"adam"}
+    assert all(r["status"] == "diverged" for r in result.tables["trials"] if r["optimizer"] != "adam")

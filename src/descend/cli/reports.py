@@ -202,7 +202,11 @@ def compare_command(
         plan.out = folder
     # listed before any job runs, so that a run killed half way leaves a folder its rerun may resume in
     _list_with_jobs(folder, [folder / name for name in keep])
-    study = compare.run(plan, progress=not no_progress, log=lambda line: click.echo(line, err=True))
+    try:
+        study = compare.run(plan, progress=not no_progress, log=lambda line: click.echo(line, err=True))
+    except RuntimeError as e:
+        kept = f"The finished jobs are kept in {folder}; the same command resumes."
+        raise click.ClickException(f"{e}\n{kept}") from None
     written = study.write(folder)
     _list_with_jobs(folder, written.values())
     click.echo(text_ranking(study))

@@ -110,11 +110,11 @@ def _profile_panel(times: dict[str, dict[str, float]], by: str) -> tuple[Panel, 
     fig = plot.loss_curves(curves, xlabel="τ (ratio to the best time)", ylabel="fraction of tasks",
                            log_y=False, title=title)  # fmt: skip
     xlabel = "τ (ratio to the best time)"
-    chart = step_chart("chart-profile", {o: (taus, v) for o, v in prof.items()}, xlabel=xlabel,
+    chart = step_chart("chart-performance_profile", {o: (taus, v) for o, v in prof.items()}, xlabel=xlabel,
                        ylabel="fraction of tasks", title=title)  # fmt: skip
     caption = (f"ρ(τ): the fraction of tasks on which an optimizer reaches the target within τ times the "
                f"fastest optimizer's {by}. Higher and further left is better.")  # fmt: skip
-    return Panel(fig, caption, name="profile", html=chart), rows
+    return Panel(fig, caption, name="performance_profile", html=chart), rows
 
 
 def _protocol(plan: Plan, where: str) -> list[str]:
@@ -170,8 +170,11 @@ def study(
             row["steps_per_s"] = float(np.median(rates))
         for e in w.entries:
             if best is not None and best.get((name, e.label)) is None:
-                summary.append({"task": name, "optimizer": e.label, "status": "every trial diverged"})
-        summaries[name] = [r for r in summary if "seconds_to_target" in r]
+                # no configuration to run: it ranks with no target reached and no final loss
+                summary.append({"task": name, "optimizer": e.label, "reached": "0/0",
+                                "steps_to_target": math.inf, "seconds_to_target": math.inf,
+                                "status": "every trial diverged"})  # fmt: skip
+        summaries[name] = summary
         rows += summary
         run_rows += [_run_row(r, w.target) for r in mine]
         by_label: dict[str, list[History]] = {}

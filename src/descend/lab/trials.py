@@ -303,9 +303,6 @@ def _authenticate_like_ray_start() -> None:
                 pass
 
 
-Finished = Callable[[Job, dict[str, Any]], None]
-
-
 @dataclass
 class Inline:
     """Runs the jobs here, one after another (the library's default without a budget)."""
@@ -376,10 +373,10 @@ class RayEngine:
             f"a local Ray with {cpus} worker processes")
 
     def __exit__(self, *exc: Any) -> None:
-        import ray
-
         self._data.clear()
         if self._started:
+            import ray
+
             ray.shutdown()
 
     def run(self, jobs: Iterable[Job], data: Callable[[Job], Dataset]) -> Iterator[tuple[Job, dict]]:
@@ -406,6 +403,8 @@ class RayEngine:
             job = pending.pop(done[0])
             try:
                 result = ray.get(done[0])
-            except ray.exceptions.RayTaskError as e:
-                raise RuntimeError(f"{job.optimizer} on {job.task} failed on a Ray worker: {e}") from None
+            except ray.exceptions.RayError as e:  # the job raised, or its worker died more than max_retries
+                raise RuntimeError(
+                    f"trial or run of {job.optimizer} on {job.task} failed on Ray: {type(e).__name__}: {e}"
+                ) from None
             yield job, result

@@ -119,4 +119,6 @@ def step_chart(
                      "dash": _DASH.get(look["linestyle"], "dash")},
             "hovertemplate": f"{name}<br>τ %{{x:.3g}}<br>{ylabel} %{{y:.3g}}<extra></extra>",
         })  # fmt: skip
-    return _figure(div, traces, _layout(title, xlabel, ylabel, False))
+    layout = _layout(title, xlabel, ylabel, False)
+    layout["yaxis"]["range"] = [0, 1.05]  # a fraction
+    return _figure(div, traces, layout)
