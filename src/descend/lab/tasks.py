@@ -19,6 +19,10 @@ mnist-cnn``
                 descriptions of scikit-learn's data sets (~12k / 3k)
 ==============  ======================================================  =====  ======  ===============
 
+On ``text-chars`` the test windows come from the end of the text, but the validation split is a random
+draw of training windows, which overlap their neighbours: its validation numbers are optimistic against the
+test numbers (the same for every optimizer, so the tuning stays fair).
+
 The Fashion-MNIST tasks read the four IDX files (plain or gzip) from ``--data DIR`` or from
 ``$DESCEND_CACHE/fashion-mnist``; they never download (a missing file is an error that says where to put
 it).
@@ -137,7 +141,7 @@ TASKS: dict[str, Task] = {
     "digits-cnn": Task(
         "digits-cnn", "LeNet (ReLU, max pooling, 3×3 convolutions) on scikit-learn's 8×8 digits",
         _digits, lambda ds: lenet(ds.input_shape, 10), nn.functional.cross_entropy, 64, 12,
-        Target("val_acc", 0.95),
+        Target("val_acc", 0.93),
     ),
     "diabetes": Task(
         "diabetes", "linear regression on scikit-learn's diabetes table (standardized)",
