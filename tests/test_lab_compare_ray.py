@@ -41,6 +41,7 @@ def head(tmp_path_factory):
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     address = f"127.0.0.1:{port}"
+    auth = os.environ.get("RAY_AUTH_MODE")  # joining may set it (as `ray start` decides); restored after
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -58,6 +59,10 @@ def head(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)  # the head and the processes it started, in its group
             proc.wait()
         shutil.rmtree(temp, ignore_errors=True)
+        if auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth
 
 
 def _records(path: Path) -> list[dict]:

@@ -329,7 +329,7 @@ def jobs(
     """The plan's jobs of one phase: every optimizer's ``budget`` trials on every task (trial k on seed k,
     so that trial k of every optimizer starts from the same model), or its final runs on every seed with
     its ``best`` configuration (its given one untuned; none where every trial diverged)."""
-    threads = plan.threads or 1
+    threads = plan.threads or 0
     out = []
     for w in plan.workloads:
         common = {"task": w.task.name, "epochs": w.epochs, "batch_size": w.batch_size,

@@ -48,7 +48,7 @@ class Job:
     epochs: int
     batch_size: int
     eval_every: int | None = None
-    threads: int = 1
+    threads: int = 1  # torch's CPU threads in the job (0: torch's own setting)
     device: str = "cpu"
     validation: float = 0.2  # the fraction of the training examples its data holds out
 
@@ -106,7 +106,8 @@ def run_job(job: Job, dataset: Dataset) -> dict[str, Any]:
     from descend.train import fit
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(job.threads)
+    if job.threads:  # 0: torch's own setting
+        torch.set_num_threads(job.threads)
     started = time.perf_counter()
     try:
         task = TASKS[job.task]
