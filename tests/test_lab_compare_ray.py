@@ -1,6 +1,7 @@
-"""`descend compare --budget` on Ray: a run on a local Ray killed (SIGKILL to its whole process group)
-resumes and ends with every trial exactly once and the earlier lines unchanged; a run on a Ray head started
-here (`ray start --head`) completes, with the numbers a trial gives in this process."""
+"""`descend compare --budget` on Ray: a trial whose worker is killed is run again; a run on a local Ray
+killed (SIGKILL to its whole process group) resumes and ends with every trial exactly once and the earlier
+lines unchanged; a run on a Ray head started here (`ray start --head`) completes, with the numbers a trial
+gives in this process."""
 
 from __future__ import annotations
 
@@ -97,17 +98,26 @@ def test_a_killed_run_resumes_with_every_trial_once(tmp_path):
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
     path = out / "trials.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if path.is_file() and len(path.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver, and whatever it started in its group
+
+    def wait_for(lines: int) -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.is_file() and len(path.read_text().splitlines()) >= lines:
+                return
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+
+    # first the worker alone dies in the middle of a trial: Ray runs that trial again on a new worker
+    wait_for(1)
+    worker = int(_records(path)[0]["worker"].rsplit(":", 1)[1])  # the one worker, running the next trial
+    os.kill(worker, signal.SIGKILL)
+    wait_for(3)
+    assert worker not in {int(r["worker"].rsplit(":", 1)[1]) for r in _records(path)[1:]}
+    os.killpg(proc.pid, signal.SIGKILL)  # then the driver, and whatever it started in its group
     proc.wait()
     before = path.read_bytes()
     done = before.count(b"\n")
-    assert 2 <= done < 8, f"{done} trials finished before the kill; the test needs it killed half way"
+    assert 3 <= done < 8, f"{done} trials finished before the kill; the test needs it killed half way"
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     after = path.read_bytes()
