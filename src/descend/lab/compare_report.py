@@ -39,6 +39,13 @@ def _spec(name: str, hyper: Mapping[str, Any]) -> str:
     return spec.format(name, shown)
 
 
+_HOW = ("Ranked by score: the normalized area under each optimizer's performance profile over "
+        "1 ≤ τ ≤ {tau:g} (1: the fastest to the validation target on every task; 0: never within {tau:g}× "
+        "the fastest), time to target in {by} as the median over the final runs' seeds (reached when half "
+        "the seeds reach it); equal scores by the mean rank of the median final validation loss. Computed "
+        "from the records of the final runs (runs.jsonl).")
+
+
 def _run_row(r: Mapping[str, Any], target: ranking.Target) -> dict[str, Any]:
     m = {k: (math.nan if v is None else v) for k, v in r["metrics"].items()}
     reached = ranking.time_to_target(r["history"]["records"], target)
@@ -134,11 +141,10 @@ def _protocol(plan: Plan, where: str) -> list[str]:
                       "seeds 0 and 1 (benchmarks/compare_lr_grid.py), so their test numbers are optimistic.")
         tuned += " Run with --budget N for a fair comparison."
         return [tuned, split, finals, ranked]
-    spaces = "; ".join(f"{e.label}: {e.space.describe()}" for e in plan.entries if e.space is not None)
     tuned = (f"Tuning: every optimizer had the same budget, {plan.budget} trials of quasi-random search "
-             f"(scrambled Sobol points) over its search space, each scored by its final validation loss; "
-             f"the best trial's configuration is the one reported. Trial k runs on seed k. Search spaces: "
-             f"{spaces}.")  # fmt: skip
+             f"(scrambled Sobol points) over its search space (the table \"Tuning\" below), each scored by "
+             f"its final validation loss; the best trial's configuration is the one reported. Trial k runs "
+             f"on seed k.")  # fmt: skip
     return [tuned, split, finals, ranked]
 
 
@@ -184,6 +190,17 @@ def study(
         histories.update({(f"{name}:{k}" if several else k): v for k, v in by_label.items()})
     ranked = ranking.rank(summaries, by=plan.rank_by)  # type: ignore[arg-type]
     tables: dict[str, list[dict[str, Any]]] = {"ranking": ranked}
+    leading = {"ranking": _HOW.format(tau=ranking.TAU_MAX, by=plan.rank_by)}
+    if best is not None:
+        tables["tuning"] = [
+            {"task": w.task.name, "optimizer": e.label, "search space": e.space.describe() if e.space else "",
+             "fixed": spec.format("", {k: e.kwargs[k] for k in e.fixed}).lstrip(":") or "",
+             "best configuration": _spec(e.name, best[(w.task.name, e.label)])
+             if best.get((w.task.name, e.label)) is not None else "every trial diverged"}
+            for w in plan.workloads for e in w.entries
+        ]  # fmt: skip
+        leading["tuning"] = (f"Each optimizer's search space ({plan.budget} trials each), the settings held "
+                             "fixed, and the configuration of its best trial on the validation split.")
     if several:
         times = {t: {r["optimizer"]: float(r[f"{plan.rank_by}_to_target"]) for r in rs}
                  for t, rs in summaries.items()}  # fmt: skip
@@ -194,11 +211,6 @@ def study(
     if trials:
         names = {e.label: e.name for e in plan.entries}
         tables["trials"] = [_trial_row(r, names[r["optimizer"]]) for r in trials.values()]
-    how = (f"Ranked by score: the normalized area under each optimizer's performance profile over "
-           f"1 ≤ τ ≤ {ranking.TAU_MAX:g} (1: the fastest to the validation target on every task; 0: never "
-           f"within {ranking.TAU_MAX:g}× the fastest), time to target in {plan.rank_by} as the median over "
-           f"the final runs' seeds (reached when half the seeds reach it); equal scores by the mean rank "
-           f"of the median final validation loss. Computed from runs.jsonl.")  # fmt: skip
     config = _config(plan, seconds, where, command)
     if best is not None:
         config["best"] = {f"{t}:{o}" if several else o: h for (t, o), h in best.items()}
@@ -206,7 +218,7 @@ def study(
     desc = (f"{len(plan.entries)} optimizers on {task_text}. Times count training only, not evaluation.")
     result = Study("compare", "descend compare: " + ", ".join(w.task.name for w in plan.workloads), desc,
                    rows, panels, histories, config, command, tables=tables, notes=_protocol(plan, where),
-                   leading={"ranking": how})  # fmt: skip
+                   leading=leading)  # fmt: skip
     result.columns = [c for c in _COLUMNS if any(c in r for r in rows) and (several or c != "task")]
     result.run_column = "optimizer"
     return result
