@@ -175,6 +175,12 @@ def test_every_kind_of_optimizer_trains_in_a_comparison():
     for name in names:
         assert rows[name]["status"] == "ok", (name, rows[name])
         assert rows[name]["train_loss"] < start, name
+    # and each is tuned over its search space
+    tuned = compare("diabetes", names, budget=2, epochs=1, seeds=[0], engine="inline", progress=False)
+    trials = {(r["optimizer"], r["trial"]) for r in tuned.tables["trials"]}
+    assert trials == {(n, k) for n in names for k in (0, 1)}
+    assert sum(r["status"] == "ok" for r in tuned.tables["trials"]) >= len(names)
+    assert tuned.config["search_spaces"]["muon"].startswith("lr ∈ [0.001, 0.3]")
     with pytest.raises(ValueError, match="sparse gradients only"):
         compare("diabetes", ["sparse-adam"], epochs=1, progress=False)
     with pytest.raises(ValueError, match="nothing to tune"):
