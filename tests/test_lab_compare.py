@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from descend.cli import main
 from descend.cli.reports import _assignment
 from descend.lab.compare import DEFAULT_LR, DEFAULT_OPTIMIZERS, TASKS, compare
-from test_report import decode_images
 
-FIGURES = {"loss_vs_epoch", "test_loss_vs_epoch", "loss_vs_seconds", "accuracy_vs_epoch", "lr_vs_epoch"}
+FIGURES = {"loss_vs_epoch", "val_loss_vs_epoch", "val_loss_vs_seconds", "test_loss_vs_epoch",
+           "accuracy_vs_epoch", "lr_vs_epoch"}  # fmt: skip
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -69,12 +70,19 @@ def test_default_compare_html_embeds_every_figure(default_run):
     page = (folder / "report.html").read_text()
     for name in FIGURES:
         assert f'<figure id="{name}">' in page
-        assert (folder / "figures" / f"{name}.png").is_file()
-    images = decode_images(page)
-    assert len(images) == len(FIGURES)
-    assert all(img.shape[0] > 100 and img.shape[1] > 100 for img in images)
+        assert f'Plotly.newPlot("chart-{name}"' in page  # interactive in the page
+        assert (folder / "figures" / f"{name}.png").is_file()  # and an image for the Markdown
+    # the chart library is inlined once: the page needs no network
+    assert page.count("<script") == len(FIGURES) + 1
+    assert not re.search(r"<script[^>]+src=", page) and "cdn.plot.ly" not in page.split("<body>")[1]
+    assert "<img" not in page
+    for name in FIGURES:
+        with Image.open(folder / "figures" / f"{name}.png") as img:
+            assert img.size[0] > 100 and img.size[1] > 100
+        assert f"(figures/{name}.png)" in (folder / "report.md").read_text()
     for name in DEFAULT_OPTIMIZERS:
         assert f'<td class="text">{name}</td>' in page
+    assert "NOT tuned" in page and "chosen on the test loss of seeds 0 and 1" in page
 
 
 def test_same_seed_same_start(default_run):
@@ -164,7 +172,8 @@ def test_airfoil_is_evaluated_every_200_examples_as_the_chapter(tmp_path):
     path = _airfoil_file(tmp_path)
     result = compare("airfoil", ["sgd"], data=path, epochs=2, seeds=[0], progress=False)
     hist = result.histories["sgd"][0]
-    assert hist["examples"] == list(range(0, 3001, 200))  # 16 points, not the 3 of one per epoch
+    # 1200 rows for training (300 held out for validation): 13 points, not the 3 of one per epoch
+    assert hist["examples"] == list(range(0, 2401, 200))
     assert len(result.tables["runs"]) == 1
 
 
@@ -187,8 +196,9 @@ def test_bad_options_are_usage_errors():
         assert word in result.output, (args, result.output)
 
 
-def test_every_task_has_a_default_lr_for_every_optimizer():
-    for task in TASKS:
+def test_the_chapters_tasks_have_a_default_lr_for_every_optimizer():
+    assert {"digits-cnn", "digits-mlp", "diabetes", "airfoil"} <= set(DEFAULT_LR) <= set(TASKS)
+    for task in DEFAULT_LR:
         assert set(DEFAULT_OPTIMIZERS) <= set(DEFAULT_LR[task])
         assert all(lr > 0 for lr in DEFAULT_LR[task].values())
 

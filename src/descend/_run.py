@@ -135,6 +135,9 @@ class Run:
         has_test = dataset.test_x is not None
         self.tx = dataset.test_x.to(device) if has_test else None
         self.ty = dataset.test_y.to(device) if has_test else None
+        has_val = dataset.val_x is not None
+        self.vx = dataset.val_x.to(device) if has_val else None
+        self.vy = dataset.val_y.to(device) if has_val else None
         self.n = dataset.n_train
         bs = min(cfg.batch_size, self.n)
         self.batch_size = bs
@@ -219,9 +222,10 @@ class Run:
                 train = {k: v / pos.running_n for k, v in pos.running.items()}
             pos.running, pos.running_n = {}, 0
             rec.update({f"train_{k}": v for k, v in train.items()})
-            if self.tx is not None:
-                test = evaluate(self.model, self.loss, self.tx, self.ty, metrics, self.cfg.eval_batch_size)
-                rec.update({f"test_{k}": v for k, v in test.items()})
+            for split, x, y in (("val", self.vx, self.vy), ("test", self.tx, self.ty)):
+                if x is not None:
+                    values = evaluate(self.model, self.loss, x, y, metrics, self.cfg.eval_batch_size)
+                    rec.update({f"{split}_{k}": v for k, v in values.items()})
         self.history.records.append(rec)
         if self.callback is not None:
             self.callback(rec)
@@ -284,11 +288,11 @@ class Run:
 
 
 def finite(record: Mapping[str, Any]) -> bool:
-    return all(math.isfinite(record[k]) for k in ("train_loss", "test_loss") if k in record)
+    return all(math.isfinite(record[k]) for k in ("train_loss", "val_loss", "test_loss") if k in record)
 
 
 def _nonfinite_eval_message(record: Mapping[str, Any]) -> str:
-    losses = ", ".join(f"{k}={record[k]}" for k in ("train_loss", "test_loss") if k in record)
+    losses = ", ".join(f"{k}={record[k]}" for k in ("train_loss", "val_loss", "test_loss") if k in record)
     return (
         f"non-finite loss at the evaluation after update {record['step']} (epoch {record['epoch']:.4g}, "
         f"{record['examples']} examples): {losses}; the history keeps that record"
@@ -312,6 +316,7 @@ def _config(
         "task": dataset.task,
         "n_train": dataset.n_train,
         "n_test": dataset.n_test,
+        "n_val": dataset.n_val,
         "model": type(model).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),
         "optimizer": cls.__name__,

@@ -3,7 +3,8 @@
 Every loader returns float32 features; classification labels are int64. Two shapes of answer:
 
 * ``airfoil`` and ``linear_synthetic`` return ``(features, target)`` as the chapter's code does;
-* ``digits``, ``diabetes`` and ``fashion_mnist`` return a :class:`Dataset` holding a train/test split.
+* ``digits``, ``diabetes``, ``characters`` and ``fashion_mnist`` return a :class:`Dataset` holding a
+  train/test split.
 
 Standardization is per column, ``(x − mean) / std`` with the *population* standard deviation
 (``numpy.std``'s default, ``ddof=0``), as the chapter does for the airfoil table.
@@ -44,6 +45,7 @@ __all__ = [
     "airfoil",
     "airfoil_dataset",
     "cache_dir",
+    "characters",
     "diabetes",
     "digits",
     "download",
@@ -107,6 +109,8 @@ class Dataset:
         name: a short name (``"digits"``, ``"diabetes"``, ...).
         task: ``"classification"`` (int64 labels ``0..num_classes-1``) or ``"regression"`` (float32).
         num_classes: number of classes for classification, ``None`` for regression.
+        val_x, val_y: a validation split (carved from the training data, :meth:`split_validation`), or
+            ``None``; :func:`descend.train.fit` evaluates it as ``val_*`` beside ``train_*`` and ``test_*``.
     """
 
     train_x: torch.Tensor
@@ -116,20 +120,24 @@ class Dataset:
     name: str
     task: Literal["classification", "regression"]
     num_classes: int | None = None
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("classification", "regression"):
             raise ValueError(f"Invalid task: {self.task!r}; expected 'classification' or 'regression'")
         _check_pair(self.train_x, self.train_y, "train")
-        if (self.test_x is None) != (self.test_y is None):
-            raise ValueError("test_x and test_y must both be tensors or both be None")
-        if self.test_x is not None:
-            _check_pair(self.test_x, self.test_y, "test")
-            if self.test_x.shape[1:] != self.train_x.shape[1:]:
-                raise ValueError(
-                    f"Invalid test_x shape: {tuple(self.test_x.shape)}; expected examples of shape "
-                    f"{tuple(self.train_x.shape[1:])} like train_x"
-                )
+        for which in ("test", "val"):
+            x, y = getattr(self, f"{which}_x"), getattr(self, f"{which}_y")
+            if (x is None) != (y is None):
+                raise ValueError(f"{which}_x and {which}_y must both be tensors or both be None")
+            if x is not None:
+                _check_pair(x, y, which)
+                if x.shape[1:] != self.train_x.shape[1:]:
+                    raise ValueError(
+                        f"Invalid {which}_x shape: {tuple(x.shape)}; expected examples of shape "
+                        f"{tuple(self.train_x.shape[1:])} like train_x"
+                    )
 
     @property
     def n_train(self) -> int:
@@ -140,13 +148,37 @@ class Dataset:
         return 0 if self.test_x is None else int(self.test_x.shape[0])
 
     @property
+    def n_val(self) -> int:
+        return 0 if self.val_x is None else int(self.val_x.shape[0])
+
+    def split_validation(self, fraction: float, seed: int = 0, *, test: bool = True) -> Dataset:
+        """This dataset with a validation split carved from its training examples: a seeded random
+        ``round(n_train · fraction)`` of them (at least one) become ``val_x, val_y``, the rest stay for
+        training. ``test=False`` leaves the test split out of the result (without reading it), for work
+        that must not see it, such as tuning."""
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"Invalid validation fraction: {fraction}; expected 0 < fraction < 1")
+        if self.n_train < 2:
+            raise ValueError(
+                f"Invalid dataset: {self.n_train} training example(s); a validation split needs 2"
+            )
+        train, val = _split(self.n_train, fraction, seed)
+        train_t, val_t = torch.from_numpy(train), torch.from_numpy(val)
+        tx, ty = (self.test_x, self.test_y) if test else (None, None)
+        return Dataset(
+            self.train_x[train_t], self.train_y[train_t], tx, ty, self.name, self.task, self.num_classes,
+            self.train_x[val_t], self.train_y[val_t],
+        )  # fmt: skip
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one example, e.g. ``(1, 8, 8)`` for digits, ``(10,)`` for diabetes."""
         return tuple(self.train_x.shape[1:])
 
     def __repr__(self) -> str:
         return (
-            f"Dataset(name={self.name!r}, task={self.task!r}, train={self.n_train}, test={self.n_test}, "
+            f"Dataset(name={self.name!r}, task={self.task!r}, train={self.n_train}, val={self.n_val}, "
+            f"test={self.n_test}, "
             f"input_shape={self.input_shape}, num_classes={self.num_classes})"
         )
 
@@ -419,6 +451,32 @@ def diabetes(test_size: float = 0.2, seed: int = 0) -> Dataset:
     )
 
 
+def characters(context: int = 16, test_size: float = 0.2) -> Dataset:
+    """Next-character prediction on text that ships with scikit-learn: the descriptions of its bundled
+    data sets (iris, digits, wine, breast cancer, diabetes, linnerud; about 15,000 characters), no network.
+
+    Each example is ``context`` consecutive characters (int64 indices into the sorted vocabulary, shape
+    ``(N, context)``) and its label the character that follows. The text's first ``1 − test_size`` makes
+    the training windows and the rest the test windows, so no test character is seen in training (windows
+    overlap within a split). The vocabulary is ``Dataset.num_classes`` characters.
+    """
+    from sklearn import datasets as sk
+
+    context = integer("context", context, minimum=1)
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"Invalid test_size: {test_size}; expected 0 < test_size < 1")
+    loaders = (sk.load_iris, sk.load_digits, sk.load_wine, sk.load_breast_cancer, sk.load_diabetes,
+               sk.load_linnerud)  # fmt: skip
+    text = "\n".join(load().DESCR for load in loaders)
+    vocabulary = sorted(set(text))
+    codes = torch.tensor([vocabulary.index(c) for c in text], dtype=torch.int64)
+    windows = codes.unfold(0, context + 1, 1)  # (len − context, context + 1)
+    cut = round(len(text) * (1.0 - test_size)) - context
+    x, y = windows[:, :context].contiguous(), windows[:, context].contiguous()
+    return Dataset(x[:cut], y[:cut], x[cut + context :], y[cut + context :], "characters", "classification",
+                   num_classes=len(vocabulary))  # fmt: skip
+
+
 # ----------------------------------------------------------------------------------------------- IDX
 
 _IDX_TYPES: dict[int, np.dtype] = {
@@ -574,6 +632,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "diabetes": diabetes,
     "airfoil": airfoil_dataset,
     "fashion-mnist": fashion_mnist,
+    "characters": characters,
 }
 
 

@@ -105,6 +105,7 @@ def claim_folder(
     root: str | os.PathLike[str] = ".",
     now: datetime | None = None,
     what: str = "--out",
+    keep: Iterable[str] = (),
 ) -> Path:
     """The folder a run writes into, made ready before the run does any work.
 
@@ -114,6 +115,9 @@ def claim_folder(
     it is empty or holds only what an earlier descend run listed in its :data:`MANIFEST`, which is removed
     first, so the two runs' files never mix; a folder with other files is refused. Either way the folder
     must be writable. Errors are ``ValueError`` naming ``what`` and the folder.
+
+    ``keep`` names files (relative to the folder) that an earlier run listed and that this run carries on
+    (the finished trials a resumed comparison reads back): they are kept, and stay listed.
     """
     if out is None:
         stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
@@ -149,11 +153,16 @@ def claim_folder(
                 f"Invalid {what}: {str(folder)!r} holds files that no descend run wrote ({shown}); "
                 "choose an empty or new folder"
             )
-        for p in present:
+        kept = {folder / name for name in keep}
+        for p in present - kept:
             p.unlink()
         for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             if not any(sub.iterdir()):
                 sub.rmdir()
+        carried = sorted(p for p in present & kept)
+        if carried:
+            record_outputs(folder, carried)
+            return folder
     (folder / MANIFEST).unlink(missing_ok=True)
     return folder
 

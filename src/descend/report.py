@@ -56,7 +56,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans
        max-width: 1000px; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: .3em; }
 h2 { font-size: 1.25em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .92em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .92em; display: block; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
 th { background: #f3f3f3; }
 td.text, th.text { text-align: left; }
@@ -188,6 +188,7 @@ class _Block:
     content: Any
     name: str = ""  # a figure's file name; a heading's section id
     caption: str = ""
+    html: str | None = None  # a figure's interactive version
 
 
 _MIME = {"png": "image/png", "svg": "image/svg+xml"}
@@ -242,9 +243,12 @@ class Report:
         self.blocks.append(_Block("table", (rows, _columns(rows, columns)), caption=caption))
         return self
 
-    def add_figure(self, name: str, figure: Figure | bytes, *, caption: str = "") -> Report:
+    def add_figure(
+        self, name: str, figure: Figure | bytes, *, caption: str = "", html: str | None = None
+    ) -> Report:
         """A figure under a file-safe ``name`` (``loss_vs_epoch``): a matplotlib Figure, or image bytes in
-        the report's format."""
+        the report's format. ``html``: an interactive version (a fragment, e.g. a plotly chart) that the
+        HTML page shows instead of the image; the image is still written, for Markdown."""
         if not name or any(ch in name for ch in '/\\:*?"<>| '):
             raise ValueError(f"Invalid figure name: {name!r}; expected a file-safe name without spaces")
         if any(b.kind == "figure" and b.name == name for b in self.blocks):
@@ -260,7 +264,7 @@ class Report:
         else:
             expected = f"a Figure or {self.format.upper()} bytes"
             raise TypeError(f"Invalid figure {name!r}: {type(figure).__name__}; expected {expected}")
-        self.blocks.append(_Block("figure", data, name=name, caption=caption))
+        self.blocks.append(_Block("figure", data, name=name, caption=caption, html=html))
         return self
 
     @property
@@ -280,6 +284,7 @@ class Report:
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{html.escape(self.title)}</title>",
             f"<style>{_STYLE}</style>",
+            *self._scripts(),
             "</head>",
             "<body>",
             f"<h1>{html.escape(self.title)}</h1>",
@@ -311,13 +316,24 @@ class Report:
                 data = base64.b64encode(b.content).decode("ascii")
                 alt = html.escape(b.caption or b.name)
                 out.append(f'<figure id="{html.escape(b.name)}">')
-                out.append(f'<img alt="{alt}" src="data:{_MIME[self.format]};base64,{data}">')
+                if b.html is not None:
+                    out.append(b.html)
+                else:
+                    out.append(f'<img alt="{alt}" src="data:{_MIME[self.format]};base64,{data}">')
                 if b.caption:
                     out.append(f"<figcaption>{html.escape(b.caption)}</figcaption>")
                 out.append("</figure>")
         out += ["</section>"] if in_section else []
         out += ["</body>", "</html>", ""]
         return "\n".join(out)
+
+    def _scripts(self) -> list[str]:
+        """The chart library, inlined once, when a figure is interactive (the page needs no network)."""
+        if not any(b.kind == "figure" and b.html is not None for b in self.blocks):
+            return []
+        from descend.plot.interactive import library
+
+        return [f'<script type="text/javascript">{library()}</script>']
 
     def to_markdown(self, figure_dir: str = "figures") -> str:
         """The report as Markdown, figures linked as ``figure_dir/<name>.<format>`` (see :meth:`write`)."""

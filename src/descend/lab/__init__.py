@@ -7,14 +7,17 @@ module                              what it holds
 :mod:`descend.lab.study`            the one study/report type every part of the lab returns and writes
 :mod:`descend.lab.experiments`      the chapter's experiments (:mod:`~descend.lab.airfoil`'s runs,
                                     linear regression, :mod:`~descend.lab.vectorization`, schedules)
-:mod:`descend.lab.compare`          the chapter's optimizers side by side on a task
-                                    (:mod:`~descend.lab.tasks`), with a report
+:mod:`descend.lab.compare`          optimizers side by side on tasks (:mod:`~descend.lab.tasks`):
+                                    equal tuning budgets (:mod:`~descend.lab.tuning`), trials on Ray
+                                    (:mod:`~descend.lab.trials`), ranking (:mod:`~descend.lab.ranking`),
+                                    a report (:mod:`~descend.lab.compare_report`)
 :mod:`descend.lab.tour`             every figure of the chapter, captioned, on one page
                                     (:mod:`~descend.lab.tour_basics`, :mod:`~descend.lab.tour_methods`)
 :mod:`descend.lab.trace`            paths of optimizers on a catalogue function
 :mod:`descend.lab.sweeps`           maps of a hyperparameter sweep, held against theory
 :mod:`descend.lab.playground`       ``descend serve``: the page in the browser and the server it asks
-:mod:`descend.lab.models`           the models the lab trains
+:mod:`descend.lab.models`           the models the lab trains (:mod:`~descend.lab.hybrid`: Muon
+                                    beside AdamW)
 ==================================  ======================================================================
 
 Every submodule is loaded on first use: ``import descend.lab`` imports nothing heavy.
@@ -28,9 +31,12 @@ from typing import Any
 SUBMODULES = (
     "airfoil",
     "compare",
+    "compare_report",
     "experiments",
+    "hybrid",
     "models",
     "playground",
+    "ranking",
     "spec",
     "study",
     "sweeps",
@@ -39,6 +45,8 @@ SUBMODULES = (
     "tour_basics",
     "tour_methods",
     "trace",
+    "trials",
+    "tuning",
     "vectorization",
 )
 __all__ = list(SUBMODULES)

@@ -1,4 +1,4 @@
-"""The models the lab trains: the chapter's linear regression, an MLP and LeNet."""
+"""The models the lab trains: the chapter's linear regression, an MLP, LeNet and a character model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["lenet", "linear", "mlp"]
+__all__ = ["char_mlp", "lenet", "linear", "mlp"]
 
 
 def linear(features: int) -> nn.Linear:
@@ -50,4 +50,17 @@ def lenet(input_shape: Sequence[int], num_classes: int = 10) -> nn.Sequential:
         flat = features(torch.zeros(1, channels, height, width)).shape[1]
     return nn.Sequential(
         *features, nn.Linear(flat, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes)
+    )
+
+
+def char_mlp(context: int, vocabulary: int, embedding: int = 16, hidden: int = 128) -> nn.Sequential:
+    """A character-level language model after Bengio et al. (2003): each of the ``context`` previous
+    characters embedded in ``embedding`` dimensions, concatenated, one hidden layer (tanh), and scores over
+    the ``vocabulary`` for the next character."""
+    return nn.Sequential(
+        nn.Embedding(vocabulary, embedding),
+        nn.Flatten(),
+        nn.Linear(context * embedding, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, vocabulary),
     )

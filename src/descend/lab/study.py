@@ -34,7 +34,18 @@ from descend.files import atomic_write, record_outputs
 from descend.history import History
 from descend.report import Report, text_table, write_csv
 
-__all__ = ["Log", "Notes", "Panel", "Study", "median_curve", "median_curves", "quiet", "spread"]
+__all__ = [
+    "Log",
+    "Notes",
+    "Panel",
+    "Study",
+    "band_curve",
+    "band_curves",
+    "median_curve",
+    "median_curves",
+    "quiet",
+    "spread",
+]
 
 Log = Callable[[str], None]
 
@@ -67,6 +78,7 @@ class Panel:
     name: str = ""
     title: str | None = None
     anchor: str | None = None
+    html: str | None = None  # an interactive version for the HTML page (the image stays for Markdown)
 
 
 @dataclass
@@ -87,6 +99,8 @@ class Study:
         notes: things to know before reading the numbers (e.g. which data stood in for a missing file).
         columns: the summary's columns, in order (default: as they appear).
         run_column: the name of the column that says which run a row of ``history.csv`` belongs to.
+        leading: names of ``tables`` shown first, before the summary, each with a paragraph saying how
+            it was computed (a ranking).
     """
 
     name: str
@@ -102,6 +116,7 @@ class Study:
     notes: list[str] = field(default_factory=list)
     columns: list[str] | None = None
     run_column: str = "run"
+    leading: dict[str, str] = field(default_factory=dict)
 
     @property
     def figures(self) -> dict[str, Figure | bytes]:
@@ -129,6 +144,10 @@ class Study:
         rep.add_text(self.description)
         for note in self.notes:
             rep.add_text(note)
+        for name, how in self.leading.items():
+            rep.add_heading(name.replace("_", " ").capitalize())
+            rep.add_text(how)
+            rep.add_table(self.tables[name])
         if self.rows:
             rep.add_heading("Summary")
             rep.add_table(self.rows, self.columns)
@@ -137,8 +156,10 @@ class Study:
         for p in self.panels:
             if p.title:
                 rep.add_heading(p.title, anchor=p.anchor or p.name)
-            rep.add_figure(p.name, p.figure, caption=p.caption or p.name.replace("_", " "))
+            rep.add_figure(p.name, p.figure, caption=p.caption or p.name.replace("_", " "), html=p.html)
         for name, rows in self.tables.items():
+            if name in self.leading:
+                continue
             rep.add_heading(name.replace("_", " ").capitalize())
             rep.add_table(rows)
         if self.config or self.command:
@@ -179,6 +200,13 @@ def median_curve(histories: Sequence[History], x: str, y: str) -> np.ndarray:
     """The point-wise median over seeds of column ``y`` against the median of column ``x``: an (n, 2)
     array. Runs of different lengths (one stopped by a non-finite loss) count where they have values;
     non-finite points are dropped."""
+    bx, my, _, _ = band_curve(histories, x, y)
+    return np.stack([bx, my], axis=1)
+
+
+def band_curve(histories: Sequence[History], x: str, y: str) -> tuple[np.ndarray, ...]:
+    """:func:`median_curve` with the spread over seeds: ``(x, median, min, max)`` of column ``y`` at each
+    evaluation point (``x`` the median of column ``x``), non-finite points dropped."""
     if not histories:
         raise ValueError("Invalid histories: empty; expected at least one History")
     n = max(len(h) for h in histories)
@@ -192,8 +220,14 @@ def median_curve(histories: Sequence[History], x: str, y: str) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns after a divergence
         mx, my = np.nanmedian(xs, axis=0), np.nanmedian(ys, axis=0)
+        lo, hi = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
     keep = np.isfinite(mx) & np.isfinite(my)
-    return np.stack([mx[keep], my[keep]], axis=1)
+    return mx[keep], my[keep], lo[keep], hi[keep]
+
+
+def band_curves(histories: Mapping[str, Sequence[History]], x: str, y: str) -> dict[str, tuple]:
+    """:func:`band_curve` of every run that recorded ``y``."""
+    return {k: band_curve(h, x, y) for k, h in histories.items() if h and y in h[0].columns()}
 
 
 def median_curves(histories: Mapping[str, Sequence[History]], x: str, y: str) -> dict[str, np.ndarray]:

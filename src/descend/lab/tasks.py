@@ -11,7 +11,24 @@ task            model and data                                          batch  e
 ``diabetes``    linear regression on the diabetes table (353 / 89)      32     30      mean (ŷ − y)²/2
 ``airfoil``     the chapter's linear regression on the airfoil table    10     2       mean (ŷ − y)²/2
                 (evaluated every 200 examples, as the chapter does)
+``fashion-      MLP 784-128-10 on Fashion-MNIST (6000 / 1000 images)    64     4       cross-entropy
+mnist-mlp``
+``fashion-      LeNet (5×5 convolutions) on Fashion-MNIST               64     3       cross-entropy
+mnist-cnn``
+``text-chars``  next character from 16 (embedding, tanh layer) on the   64     4       cross-entropy
+                descriptions of scikit-learn's data sets (~12k / 3k)
 ==============  ======================================================  =====  ======  ===============
+
+On ``text-chars`` the test windows come from the end of the text, but the validation split is a random
+draw of training windows, which overlap their neighbours: its validation numbers are optimistic against the
+test numbers (the same for every optimizer, so the tuning stays fair).
+
+The Fashion-MNIST tasks read the four IDX files (plain or gzip) from ``--data DIR`` or from
+``$DESCEND_CACHE/fashion-mnist``; they never download (a missing file is an error that says where to put
+it).
+
+Each task declares its validation target (:class:`~descend.lab.ranking.Target`): the accuracy (or loss)
+that a well-tuned optimizer reaches within the task's epochs, which times to target are measured against.
 
 Default learning rates (:data:`DEFAULT_LR`): for ``airfoil`` the chapter's own (12.5-12.10: SGD 0.05,
 momentum and Nesterov 0.005 with β = 0.9, AdaGrad 0.1, RMSProp 0.01, Adadelta 1 (it has no learning
@@ -27,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,7 +52,8 @@ from torch import nn
 
 from descend import data as data_module
 from descend.data import Dataset
-from descend.lab.models import lenet, linear, mlp
+from descend.lab.models import char_mlp, lenet, linear, mlp
+from descend.lab.ranking import Target
 from descend.train import squared_loss
 
 __all__ = ["DEFAULT_LR", "DEFAULT_OPTIMIZERS", "DEFAULT_OPTIONS", "TASKS", "Task"]
@@ -47,8 +66,9 @@ DEFAULT_OPTIMIZERS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Task:
-    """A comparison task: how to load the data and build the model, the loss, and default settings
-    (``eval_every``: evaluate every this many examples; None: after each epoch)."""
+    """A comparison task: how to load the data and build the model, the loss, default settings
+    (``eval_every``: evaluate every this many examples; None: after each epoch) and the validation target
+    that times to target are measured against (:class:`~descend.lab.ranking.Target`)."""
 
     name: str
     description: str
@@ -57,8 +77,14 @@ class Task:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     batch_size: int
     epochs: int
+    target: Target
     needs_data: bool = False
     eval_every: int | None = None
+    takes_data: bool = False  # reads files a user has (from --data, or a default place)
+
+    def __post_init__(self) -> None:
+        if self.needs_data:
+            object.__setattr__(self, "takes_data", True)
 
 
 def _digits(_: str | None) -> Dataset:
@@ -67,6 +93,35 @@ def _digits(_: str | None) -> Dataset:
 
 def _diabetes(_: str | None) -> Dataset:
     return data_module.diabetes()
+
+
+#: How many Fashion-MNIST images the tasks train and test on (the first of each split): small enough for
+#: a tuning budget of 8 on two cores in minutes.
+FASHION_TRAIN, FASHION_TEST = 6000, 1000
+
+
+def _fashion(path: str | None) -> Dataset:
+    folder = Path(path).expanduser() if path is not None else data_module.cache_dir() / "fashion-mnist"
+    names = ", ".join(n.removesuffix(".gz") for n in data_module.FASHION_MNIST_MD5)
+    try:
+        ds = data_module.fashion_mnist(folder, download=False)
+    except FileNotFoundError:
+        raise ValueError(
+            f"Invalid data: Fashion-MNIST's IDX files are not in {folder}; put the four files ({names}, "
+            "each plain or .gz) there, or give their folder with --data DIR"
+        ) from None
+    except data_module.DataError as e:
+        raise ValueError(f"Invalid data: {e}") from None
+    return Dataset(ds.train_x[:FASHION_TRAIN], ds.train_y[:FASHION_TRAIN], ds.test_x[:FASHION_TEST],
+                   ds.test_y[:FASHION_TEST], ds.name, ds.task, ds.num_classes)  # fmt: skip
+
+
+def _characters(_: str | None) -> Dataset:
+    return data_module.characters(context=CONTEXT)
+
+
+#: Characters of context the character model sees.
+CONTEXT = 16
 
 
 def _airfoil(path: str | None) -> Dataset:
@@ -81,19 +136,38 @@ def _airfoil(path: str | None) -> Dataset:
 TASKS: dict[str, Task] = {
     "digits-mlp": Task(
         "digits-mlp", "an MLP 64-128-10 (ReLU) on scikit-learn's 8×8 digits",
-        _digits, lambda ds: mlp(ds.input_shape), nn.functional.cross_entropy, 64, 10,
+        _digits, lambda ds: mlp(ds.input_shape), nn.functional.cross_entropy, 64, 10, Target("val_acc", 0.95),
     ),
     "digits-cnn": Task(
         "digits-cnn", "LeNet (ReLU, max pooling, 3×3 convolutions) on scikit-learn's 8×8 digits",
         _digits, lambda ds: lenet(ds.input_shape, 10), nn.functional.cross_entropy, 64, 12,
+        Target("val_acc", 0.93),
     ),
     "diabetes": Task(
         "diabetes", "linear regression on scikit-learn's diabetes table (standardized)",
-        _diabetes, lambda ds: linear(ds.input_shape[0]), squared_loss, 32, 30,
+        _diabetes, lambda ds: linear(ds.input_shape[0]), squared_loss, 32, 30, Target("val_loss", 0.19),
     ),
     "airfoil": Task(
         "airfoil", "the chapter's linear regression on the NASA airfoil table",
-        _airfoil, lambda ds: linear(ds.input_shape[0]), squared_loss, 10, 2, needs_data=True, eval_every=200,
+        _airfoil, lambda ds: linear(ds.input_shape[0]), squared_loss, 10, 2, Target("val_loss", 0.3),
+        needs_data=True, eval_every=200,
+    ),
+    "fashion-mnist-mlp": Task(
+        "fashion-mnist-mlp",
+        f"an MLP 784-128-10 (ReLU) on Fashion-MNIST ({FASHION_TRAIN} / {FASHION_TEST} images)",
+        _fashion, lambda ds: mlp(ds.input_shape), nn.functional.cross_entropy, 64, 4, Target("val_acc", 0.8),
+        takes_data=True,
+    ),
+    "fashion-mnist-cnn": Task(
+        "fashion-mnist-cnn", f"LeNet on Fashion-MNIST ({FASHION_TRAIN} / {FASHION_TEST} images)",
+        _fashion, lambda ds: lenet(ds.input_shape, 10), nn.functional.cross_entropy, 64, 3,
+        Target("val_acc", 0.75), takes_data=True,
+    ),
+    "text-chars": Task(
+        "text-chars", f"a character model ({CONTEXT} characters of context, an embedding and a hidden layer) "
+        "on scikit-learn's data set descriptions",
+        _characters, lambda ds: char_mlp(CONTEXT, ds.num_classes), nn.functional.cross_entropy, 64, 4,
+        Target("val_acc", 0.4),
     ),
 }  # fmt: skip
 

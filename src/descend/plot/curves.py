@@ -128,6 +128,7 @@ def loss_curves(
     ylabel: str = "loss",
     log_y: bool | None = None,
     title: str | None = None,
+    bands: Mapping[str, Any] | None = None,
 ) -> Figure:
     """Loss against epochs or seconds, one line per optimizer (up to 20 told apart by colour, dash and
     marker), on a log y axis where every value is positive.
@@ -137,6 +138,8 @@ def loss_curves(
             points (a run that diverged at once) keeps its legend entry.
         xlabel: "epoch", "seconds", "examples", ...
         log_y: log scale for the loss (True: every loss must be positive); default: log when they all are.
+        bands: dict name -> (x, low, high) arrays: a shaded band in the line's colour (e.g. the range over
+            seeds around their median).
     """
     if not curves:
         raise ValueError("Invalid curves: empty; expected a dict name -> sequence of (x, loss)")
@@ -172,6 +175,10 @@ def loss_curves(
             lw=1.6,
             label=label,
         )
+        if bands and name in bands:
+            bx, lo, hi = (np.asarray(v, dtype=float) for v in bands[name])
+            keep = np.isfinite(bx) & np.isfinite(lo) & np.isfinite(hi) & (not log_y or (lo > 0))
+            ax.fill_between(bx[keep], lo[keep], hi[keep], color=look["color"], alpha=0.15, lw=0)
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
