@@ -9,7 +9,9 @@ A step that a group's plan runs (descend.optim.engine.c.plan) has five phases:
 * ``kernel``: the compiled loop over all elements, on torch's threads;
 * ``versions``: each written tensor's version counter bumped, as in-place operations do.
 
-Each phase is timed alone, best of ``--reps``; the sum is set against the whole step and torch's.
+Each phase is timed alone, best of ``--reps``; the sum is set against the whole step and torch's. An optimizer
+whose step is never remembered (NAdam's and ASGD's per-parameter numbers, Adafactor's norms) has only its
+whole step timed.
 
     python benchmarks/profile_step.py                       # the three shapes of benchmarks/race.py
     python benchmarks/profile_step.py --shapes 100x300 --optimizers sgd adam
@@ -40,7 +42,9 @@ def best(fn: Callable[[], object], reps: int) -> float:
 
 
 def phases(opt: torch.optim.Optimizer, reps: int) -> dict[str, float]:
-    remembered = opt._plans[0]
+    remembered = opt._plans.get(0)
+    if remembered is None:  # no remembered step (per-parameter numbers, or a rule no kernel fuses)
+        return {"whole step": best(opt.step, reps)}
     group = opt.param_groups[0]
     cpu = torch.device("cpu")
     segment = remembered.segments[0]
@@ -116,7 +120,7 @@ def main() -> None:
                 if other is not None:
                     theirs[mode] = best(other, reps)
             fastest = min(theirs, key=theirs.get)
-            row = " | ".join(f"{cells[c] * 1e6:.0f}" for c in columns)
+            row = " | ".join(f"{cells[c] * 1e6:.0f}" if c in cells else "–" for c in columns)
             print(f"| {shape} | {name} | {row} | {theirs[fastest] * 1e6:.0f} ({fastest}) |", flush=True)
 
 
