@@ -24,6 +24,7 @@ SUBMODULES = (
     "checks",
     "cli",
     "data",
+    "datafiles",
     "files",
     "functions",
     "history",
