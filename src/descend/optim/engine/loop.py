@@ -83,6 +83,9 @@ STACK_TOTAL = 1 << 22
 
 
 class Stacked(Loop):
+    """The loop, with tensors of one shape and at most :data:`STACK_NUMEL` elements stacked and the rule
+    mapped over the stack (the module's text); the rules that cannot be mapped are remembered."""
+
     name = "stacked"
 
     def __init__(self) -> None:
