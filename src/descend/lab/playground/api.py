@@ -106,7 +106,9 @@ _SCHEDULE_START: dict[str, dict[str, Any]] = {
 
 def _schedule_entry(name: str) -> dict[str, Any]:
     start = _SCHEDULE_START[name]
-    defaults = {f.name: start.get(f.name, f.default) for f in dataclasses.fields(schedules.get(name))}
+    # no base_lr control: the schedule multiplies each optimizer's own lr, so its base stays 1
+    defaults = {f.name: start.get(f.name, f.default) for f in dataclasses.fields(schedules.get(name))
+                if f.name != "base_lr"}  # fmt: skip
     return {"name": name, "doc": _doc(schedules.get(name)), "controls": controls(defaults),
             "defaults": {k: list(v) if isinstance(v, tuple) else v for k, v in start.items()}}  # fmt: skip
 
