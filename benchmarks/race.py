@@ -4,7 +4,8 @@ For each optimizer and shape (``TENSORSxELEMENTS``), the contenders are descend'
 check on) and torch's for-loop, foreach and fused modes (those it has). In one race every contender takes
 turns, one step each per round, for ``--rounds`` rounds; a contender's time is its best step. The ratio of a
 race is torch's fastest mode over descend; the table gives its min, median and max over ``--races`` races, so
-one lucky run cannot make the figure.
+one lucky run cannot make the figure. Every race builds its contenders afresh (new tensors, warmed up again),
+so no contender keeps a lucky or unlucky place in memory for all of them.
 
     python benchmarks/race.py                                   # the three shapes, every optimizer
     python benchmarks/race.py --shapes 100x300 --optimizers sgd adam --races 5
@@ -98,14 +99,16 @@ def main() -> None:
         for name in args.optimizers:
             cls, options, torch_cls = ALGORITHMS[name]
             makers = {"descend": (cls, {})} | {mode: (torch_cls, kw) for mode, kw in MODES.items()}
-            steps = {
-                label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, numel)
-                for label, (c, kw) in makers.items()
-            }
-            steps = {k: v for k, v in steps.items() if v is not None}
             ratios, ours, theirs = [], [], []
             for _ in range(args.races):
-                best = race(steps, rounds)
+                # fresh tensors for every race: where a contender's memory happens to lie moves its
+                # time by up to a fifth on large tensors, and must not stay with it from race to race
+                steps = {
+                    label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, numel)
+                    for label, (c, kw) in makers.items()
+                }
+                best = race({k: v for k, v in steps.items() if v is not None}, rounds)
+                del steps
                 fastest = min((m for m in best if m != "descend"), key=best.get)
                 ratios.append(best[fastest] / best["descend"])
                 ours.append(best["descend"])
