@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -107,9 +108,8 @@ class _ScheduleFree(Optimizer):
         """Set the parameters to x, the average: for evaluation, and for saving the model."""
         self._switch(False)
 
-    @staticmethod
-    def _beta1(group: dict[str, Any]) -> float:
-        raise NotImplementedError
+    #: β of a group (how y sits between z and x): each variant keeps it under its own name
+    _beta1: ClassVar[Callable[[dict[str, Any]], float]]
 
 
 class ScheduleFreeSGD(_ScheduleFree):
