@@ -62,6 +62,8 @@ MORE_MISTAKES = [
     (["sweep", "rosenbrock", "--lr", "0.1:0.2:3", "--out", "map.txt"], "map.txt"),
     (["compare", "-o", "adamm"], "did you mean adam"),
     (["compare", "-o", "adam:foo=1"], "'foo'"),
+    (["compare", "--budget", "1", "--address", "10.0.0.5"], "expected HOST:PORT"),  # a Ray address
+    (["compare", "--budget", "1", "--address", "127.0.0.1:1"], "nothing answers there"),
     (["experiment", "momentum", "--data", "missing.dat"], "missing.dat"),
     (["functions", "rosenbrok"], "did you mean rosenbrock"),
     (["tour", "--section", "gd-2d"], "did you mean gd-1d"),

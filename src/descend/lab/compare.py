@@ -46,7 +46,7 @@ from descend.lab import spec, tuning
 from descend.lab.ranking import Target
 from descend.lab.study import Log, Study, quiet
 from descend.lab.tasks import DEFAULT_LR, DEFAULT_OPTIMIZERS, DEFAULT_OPTIONS, TASKS, Task
-from descend.lab.trials import Inline, Job, RayEngine, Store, execute
+from descend.lab.trials import Inline, Job, RayEngine, Store, check_address, execute
 
 __all__ = [
     "DEFAULT_LR",
@@ -253,6 +253,8 @@ def prepare(
     workers = None if workers is None else positive_int("workers", workers)
     if workers is not None and address is not None:
         raise ValueError(f"Invalid workers: {workers} with address {address!r}; the cluster has its own")
+    if address is not None:
+        address = check_address(address)
     if engine is None:
         engine = "ray" if budget is not None or workers is not None or address is not None else "inline"
     if engine not in ("ray", "inline"):

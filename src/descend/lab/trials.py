@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -284,6 +285,27 @@ def _warm() -> int:
     # held a moment, so that each CPU's warm-up lands on a worker of its own
     time.sleep(max(0.0, 0.5 - (time.perf_counter() - tic)))
     return os.getpid()
+
+
+def check_address(address: str, timeout: float = 5.0) -> str:
+    """``address`` (``HOST:PORT``, or ``ray://HOST:PORT``, or ``auto``) if something listens there.
+
+    Ray itself keeps retrying an address where no cluster runs for a minute or more, with its own log lines;
+    a TCP connection tried first tells in a few seconds, before any work is done.
+    """
+    if address == "auto":
+        return address
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"Invalid --address: {address!r}; expected HOST:PORT, e.g. 127.0.0.1:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(
+            f"Invalid --address: {address!r}; nothing answers there ({e.strerror or e}): is a Ray head "
+            "running (ray start --head)?"
+        ) from None
+    return address
 
 
 def _authenticate_like_ray_start() -> None:
