@@ -65,16 +65,35 @@ class Kernel:
         counters), the kernel first checks that each holds ``expected`` and adds one; if one does not, it
         returns False having written nothing.
         """
+        return self.run(walk(tuple(sizes)), table, h, counters, expected)
+
+    def run(self, walk: Walk, table: array.array, h: Scalars, counters: array.array | None = None,
+            expected: float = 0.0) -> bool:  # fmt: skip
+        """:meth:`__call__` over the chunks of a prepared :class:`Walk` (a remembered step keeps one)."""
         scalars = array.array("d", [float(getattr(h, k)) for k in self.scalar_names] or [0.0])
-        tensors, starts, lengths = chunks(tuple(sizes))
-        threads = torch.get_num_threads() if sum(sizes) >= PARALLEL_MIN_NUMEL else 1
+        threads = torch.get_num_threads() if walk.parallel else 1
         n_counters = len(counters) if counters is not None else 0
         status = self.fn(
-            len(tensors), tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.buffer_info()[0],
-            scalars.buffer_info()[0], threads, n_counters, (counters or _NO_COUNTERS).buffer_info()[0],
-            expected,
+            *walk.chunks, table.buffer_info()[0], scalars.buffer_info()[0], threads, n_counters,
+            (counters or _NO_COUNTERS).buffer_info()[0], expected,
         )  # fmt: skip
         return status == 0
+
+
+class Walk:
+    """The chunks of tensors of given sizes, as the kernel's first four arguments, and whether they are
+    enough elements to share among threads."""
+
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        self._columns = tensors, starts, lengths = chunks(sizes)  # kept: the kernel reads their memory
+        self.chunks = (len(tensors), tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr())
+        self.parallel = sum(sizes) >= PARALLEL_MIN_NUMEL
+
+
+@functools.lru_cache(maxsize=64)
+def walk(sizes: tuple[int, ...]) -> Walk:
+    """The :class:`Walk` of tensors of ``sizes`` (made once for each list of sizes)."""
+    return Walk(sizes)
 
 
 _KERNELS: dict[tuple, Kernel] = {}
@@ -85,13 +104,15 @@ def kernel_for(rule: Callable, h: Scalars, keys: tuple[str, ...], dtype: torch.d
            counter: torch.dtype = torch.float32) -> Kernel:  # fmt: skip
     """The compiled kernel for this configuration (traced and compiled on first use, then cached)."""
     key = (*specialization(rule, h, keys, maximize), dtype, counter)
+    found = _KERNELS.get(key)
+    if found is not None:
+        return found
     with _LOCK:
         if key not in _KERNELS:
             _KERNELS[key] = Kernel(rule, h, keys, dtype, maximize, counter)
         return _KERNELS[key]
 
 
-@functools.lru_cache(maxsize=64)
 def chunks(sizes: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:
     """(tensor index, start, length) of each chunk of at most ``CHUNK`` elements, over all the tensors."""
     rows = [(t, lo, min(CHUNK, n - lo)) for t, n in enumerate(sizes) for lo in range(0, n, CHUNK)]

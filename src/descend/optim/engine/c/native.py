@@ -54,6 +54,42 @@ const at::Tensor* tensor(PyObject* obj) {
   return THPVariable_Check(obj) ? &THPVariable_Unpack(obj) : nullptr;
 }
 
+// The loads the checks make, issued for all tensors of a list at once, one link of the chain at a time
+// (object, its TensorImpl, then what that points to: storage, autograd metadata, gradient). Right after a
+// kernel or a backward pass has streamed the parameters through the caches none of it is cached, and
+// checking tensor after tensor would wait for memory at every link; this way the waits overlap.
+template <class T>
+void fetch(const T* p) {
+  for (size_t at = 0; at < sizeof(T); at += 64) __builtin_prefetch((const char*)p + at);
+}
+
+void warm(PyObject* list, bool grads) try {
+  if (!PyList_Check(list)) return;
+  const Py_ssize_t n = PyList_GET_SIZE(list);
+  for (Py_ssize_t i = 0; i < n; ++i) __builtin_prefetch(PyList_GET_ITEM(list, i));
+  for (Py_ssize_t i = 0; i < n; ++i)
+    if (const at::Tensor* t = tensor(PyList_GET_ITEM(list, i))) fetch(t->unsafeGetTensorImpl());
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    const at::Tensor* t = tensor(PyList_GET_ITEM(list, i));
+    if (!t) continue;
+    c10::TensorImpl* impl = t->unsafeGetTensorImpl();
+    __builtin_prefetch(impl->unsafe_storage().unsafeGetStorageImpl());
+    if (grads && impl->autograd_meta()) fetch(impl->autograd_meta());
+  }
+  for (Py_ssize_t i = 0; grads && i < n; ++i) {
+    const at::Tensor* t = tensor(PyList_GET_ITEM(list, i));
+    if (t && t->unsafeGetTensorImpl()->autograd_meta() && t->grad().defined())
+      fetch(t->grad().unsafeGetTensorImpl());
+  }
+  for (Py_ssize_t i = 0; grads && i < n; ++i) {
+    const at::Tensor* t = tensor(PyList_GET_ITEM(list, i));
+    if (!t || !t->unsafeGetTensorImpl()->autograd_meta()) continue;
+    const at::Tensor& g = t->grad();
+    if (g.defined()) __builtin_prefetch(g.unsafeGetTensorImpl()->unsafe_storage().unsafeGetStorageImpl());
+  }
+} catch (...) {  // only a hint: the checks that follow read everything properly
+}
+
 // record(tensors) -> bytes: the records of walkable tensors, or None if one is not walkable.
 PyObject* record(PyObject*, PyObject* arg) {
   if (!PyList_Check(arg)) {
@@ -85,6 +121,8 @@ PyObject* verify(PyObject*, PyObject* args) {
                         &PyList_Type, &states, &PyList_Type, &keys, &PyList_Type, &values, &PyList_Type,
                         &walked, &records, &grads_out))
     return nullptr;
+  warm(group_params, true);
+  warm(walked, false);
   bool ok = true;
   Py_ssize_t n = PyList_GET_SIZE(params), k = 0;
   int64_t* out = (int64_t*)grads_out.buf;

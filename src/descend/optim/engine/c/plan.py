@@ -32,6 +32,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import operator
+import os
 from typing import Any
 
 import torch
@@ -40,7 +41,7 @@ from torch import Tensor
 from descend.optim.engine import counters as steps
 from descend.optim.engine.backend import Batch, CompileError
 from descend.optim.engine.c import native
-from descend.optim.engine.c.kernel import PLAIN, addresses, kernel_for
+from descend.optim.engine.c.kernel import PLAIN, addresses, kernel_for, walk
 from descend.optim.rule import scalar_dtype
 
 _shape = operator.attrgetter("shape")
@@ -70,6 +71,8 @@ class FusedPlan:
         self.values = [tuple(state.values()) for state in batch.states]
         self.counters = counters or []
         self.checks_state = bool(batch.keys) or counters is not None
+        self.chosen: tuple | None = None  # what the C backend was last chosen from (see _chooses_c)
+        self.backend: Any = None
         self.walked = self.params + [state[k] for state in batch.states for k in batch.keys]
         self.addresses = list(map(Tensor.data_ptr, self.walked))
         self.shapes = list(map(_shape, self.walked))
@@ -81,7 +84,7 @@ class FusedPlan:
             segment_table = array.array("q", [a for i in indices for a in table[i * width : (i + 1) * width]])
             sizes = [p.numel() * (2 if p.is_complex() else 1) for p in (self.params[i] for i in indices)]
             cells = array.array("q", [counters[i].data_ptr() for i in indices]) if counters else None
-            self.segments.append([indices, segment_table, sizes, cells, count])
+            self.segments.append([indices, segment_table, walk(tuple(sizes)), cells, count])
 
     @classmethod
     def make(cls, opt: Any, group: dict[str, Any], batch: Batch) -> FusedPlan | None:
@@ -155,11 +158,28 @@ class FusedPlan:
             grad_addresses.append(g.data_ptr())
         return grad_addresses
 
+    def _chooses_c(self, opt: Any) -> bool:
+        """Whether the group's backend is still the C kernel.
+
+        The choice (:func:`descend.optim.engine.dispatch.choose`) reads only the group's path options,
+        ``DESCEND_BACKEND`` and whether the backend was disabled: while they are as they were when it last
+        chose C, it is not made again (a few microseconds a step).
+        """
+        group = self.group
+        chosen = (group.get("fused"), group.get("foreach"), group.get("differentiable"),
+                  os.environ.get("DESCEND_BACKEND"))  # fmt: skip
+        if chosen != self.chosen or self.backend.disabled is not None:
+            backend = opt._backend(group, _CPU, self.dtype)
+            if backend.name != "c":
+                return False
+            self.chosen, self.backend = chosen, backend
+        return True
+
     def step(self, opt: Any) -> bool:
         """Run the group's step if nothing it depends on has changed; whether it ran."""
         group = self.group
         grad_addresses = self._unchanged(opt)
-        if grad_addresses is None or opt._backend(group, _CPU, self.dtype).name != "c":
+        if grad_addresses is None or not self._chooses_c(opt):
             return False
         maximize = bool(group.get("maximize"))
         hyper = opt._hyperparameters(group)
@@ -179,12 +199,12 @@ class FusedPlan:
             return False
         whole = len(self.segments) == 1
         for segment, (k, h) in zip(self.segments, calls, strict=True):
-            indices, table, sizes, cells, count = segment
+            indices, table, walked, cells, count = segment
             if whole and isinstance(grad_addresses, array.array):
                 table[1 :: self.width] = grad_addresses
             else:
                 table[1 :: self.width] = array.array("q", [grad_addresses[i] for i in indices])
-            if not k(table, sizes, h, cells, count):
+            if not k.run(walked, table, h, cells, count):
                 return False  # a counter was changed from outside: nothing was written
             segment[4] = count + 1
         # the kernel wrote through pointers: tell autograd, as in-place operations would
