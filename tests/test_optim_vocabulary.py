@@ -10,7 +10,7 @@ import torch
 
 from descend import optim
 from descend.optim.engine import dispatch, foreach, loop
-from descend.optim.engine.c import codegen
+from descend.optim.engine.c import C_BACKEND, codegen, kernel
 from descend.optim.engine.graph import COMPARISONS, NUMBERS_ONLY, OPS, NotElementwise, not_elementwise, trace
 from descend.optim.engine.triton import codegen as triton_codegen
 from descend.optim.optimizer import Optimizer
@@ -85,8 +85,8 @@ def test_the_vocabulary_runs_the_same_on_the_loop_the_program_and_the_kernels(dt
     for a, b in zip(results[0], results[1], strict=True):
         assert torch.equal(a.isnan(), b.isnan())
         assert torch.equal(a.nan_to_num(), b.nan_to_num())
-    for kernel in results[2:]:
-        for a, b in zip(results[0], kernel, strict=True):
+    for compiled in results[2:]:
+        for a, b in zip(results[0], compiled, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, equal_nan=True)
 
 
@@ -100,12 +100,19 @@ def test_a_comparison_is_only_a_condition_and_a_rule_cannot_branch_on_values():
 def test_a_reduction_or_a_matrix_product_is_not_element_wise():
     h = Scalars(lr=0.1)
     assert not_elementwise(lambda p, g, s, h: (p - h.lr * g, {}), h, (), False) is None
-    assert not_elementwise(lambda p, g, s, h: (p - g / torch.linalg.vector_norm(g), {}), h, (), False)
+    normalized = lambda p, g, s, h: (p - g / torch.linalg.vector_norm(g), {})  # noqa: E731
+    # a per-tensor norm: element-wise only for a backend that computes it (the C kernel)
+    assert "vector_norm" in not_elementwise(normalized, h, (), False)
+    assert not_elementwise(normalized, h, (), False, reductions=True) is None
+    with pytest.raises(NotElementwise, match="vector_norm"):
+        foreach.program(normalized, h, (), False)
+    along = lambda p, g, s, h: (p - g / torch.linalg.vector_norm(g, dim=0), {})  # noqa: E731
+    assert "2-norm of a whole tensor" in not_elementwise(along, h, (), False, reductions=True)
     assert "matrix product" in not_elementwise(lambda p, g, s, h: (p - g @ g, {}), h, (), False)
     assert "Tensor.mean" in not_elementwise(lambda p, g, s, h: (p - g.mean(), {}), h, (), False)
     lamb = optim.LAMB([zeros(torch.ones(1))])
     h = optim.LAMB.scalars(lamb.defaults, 1.0)
-    assert "vector_norm" in not_elementwise(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
+    assert "logical operator" in not_elementwise(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
     with pytest.raises(NotElementwise):
         foreach.program(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
 
@@ -129,21 +136,91 @@ class Normalized(Optimizer):
         return p - h.lr * g / torch.linalg.vector_norm(g), {}
 
 
+class Centered(Normalized):
+    """SGD on the gradient less its mean: a rule that is not element-wise on any backend."""
+
+    @staticmethod
+    def rule(p, g, state, h):
+        return p - h.lr * (g - g.mean()), {}
+
+
 @pytest.mark.parametrize("path", [{}, {"foreach": True}, {"foreach": False}])
 def test_a_rule_that_is_not_element_wise_runs_per_tensor_on_every_path(path, monkeypatch):
     ran = []
     for backend in (dispatch.LOOP, dispatch.STACKED):
         monkeypatch.setattr(backend, "run", lambda batch, run=backend.run: ran.append(1) or run(batch))
-    p = torch.tensor([3.0, 4.0], requires_grad=True)
-    opt = Normalized([p], **path)
-    p.grad = torch.tensor([3.0, 4.0])
+    p = torch.tensor([3.0, 5.0], requires_grad=True)
+    opt = Centered([p], **path)
+    p.grad = torch.tensor([3.0, 5.0])
     opt.step()
-    torch.testing.assert_close(p.detach(), torch.tensor([2.94, 3.92]))
+    torch.testing.assert_close(p.detach(), torch.tensor([3.1, 4.9]))
     assert ran and not opt._plans.get(0)
-    with pytest.raises(RuntimeError, match=r"Normalized has no fused kernel: its update is not element-wise"):
+    with pytest.raises(RuntimeError, match=r"Centered has no fused kernel: its update is not element-wise"):
         q = torch.ones(2, requires_grad=True)
         q.grad = torch.ones(2)
-        Normalized([q], fused=True).step()
+        Centered([q], fused=True).step()
+
+
+class TwoLevels(Normalized):
+    """A norm of a value computed from a norm: two passes over the elements before the update."""
+
+    @staticmethod
+    def rule(p, g, state, h):
+        u = g / torch.linalg.vector_norm(g).clamp(min=1e-12)
+        step = u / (torch.linalg.vector_norm(u + p) / (p.numel() ** 0.5 + 1) + 1)
+        return p - h.lr * step, {"moved": step.abs()}
+
+
+@pytest.mark.parametrize("rule", [Normalized, TwoLevels])
+def test_the_c_kernel_computes_per_tensor_norms_as_the_per_tensor_loop(rule, monkeypatch):
+    ran = []
+    monkeypatch.setattr(C_BACKEND, "run", lambda batch, run=C_BACKEND.run: ran.append(1) or run(batch))
+    # one tensor longer than a chunk (several chunks, on two threads), a lone element, an empty tensor
+    shapes = [(kernel.CHUNK * 2 + 77,), (5, 3), (1,), (0,), (300,)]
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(s, generator=gen) for s in shapes]
+    grads = [[torch.randn(s, generator=gen) for s in shapes] for _ in range(3)]
+    results = {}
+    for path in ({}, {"fused": True}, {"foreach": False}, {"foreach": True}):
+        params = [p.clone().requires_grad_() for p in start]
+        opt = rule(params, **path)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g.clone()
+            opt.step()
+        results[str(path)] = params, opt
+    assert len(ran) == 2  # the default and the fused path ran the kernel once; then each remembered its step
+    assert results["{}"][1]._plans.get(0) is not None
+    loop_params, loop_opt = results["{'foreach': False}"]
+    for name, (params, opt) in results.items():
+        for a, b in zip(params, loop_params, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        for p, q in zip(params, loop_params, strict=True):
+            for k, v in loop_opt.state.get(q, {}).items():
+                torch.testing.assert_close(opt.state[p][k], v, rtol=1e-6, atol=1e-7, msg=f"{name} {k}")
+
+
+def test_per_tensor_norms_do_not_depend_on_the_number_of_threads():
+    shapes = [(kernel.CHUNK * 3 + 5,), (kernel.PARALLEL_MIN_NUMEL,)]
+    gen = torch.Generator().manual_seed(1)
+    start = [torch.randn(s, generator=gen) for s in shapes]
+    grads = [torch.randn(s, generator=gen) for s in shapes]
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            params = [p.clone().requires_grad_() for p in start]
+            opt = optim.Adafactor(params)
+            for _ in range(3):
+                for p, g in zip(params, grads, strict=True):
+                    p.grad = g.clone()
+                opt.step()
+            results.append(params)
+    finally:
+        torch.set_num_threads(threads)
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))
 
 
 def test_state_the_rule_only_reads_is_never_written_by_the_program():
@@ -210,8 +287,10 @@ def test_small_tensors_of_one_shape_are_stacked_and_step_as_the_per_tensor_loop(
     stacked = []
     monkeypatch.setattr(loop.Stacked, "_stacked", lambda self, b, i, run=loop.Stacked._stacked: (
         stacked.append(len(i)) or run(self, b, i)))  # fmt: skip
-    lone = [(2, 3)] if cls is optim.Muon else [(7,)]
-    shapes = [(4, 6)] * 3 + ([(3, 5)] * 2 if cls is optim.Muon else [(5,)] * 3) + lone
+    # Adafactor's vectors go to the C kernel (their update is element-wise but for two norms): matrices
+    lone = [(2, 3)] if cls in (optim.Muon, optim.Adafactor) else [(7,)]
+    second = [(3, 5)] * 2 if cls is optim.Muon else [(5, 2)] * 3 if cls is optim.Adafactor else [(5,)] * 3
+    shapes = [(4, 6)] * 3 + second + lone
     gen = torch.Generator().manual_seed(0)
     start = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
     grads = [[torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes] for _ in range(4)]

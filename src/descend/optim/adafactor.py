@@ -33,8 +33,9 @@ class Adafactor(Optimizer):
         \end{aligned}
 
     There is no first moment. The step is relative to the parameter's own scale (:math:`\alpha_t`) and
-    the update is clipped to root mean square :math:`d`. The norms and products make the update per
-    tensor (:mod:`descend.optim.engine`: not element-wise).
+    the update is clipped to root mean square :math:`d`. For a vector the update is element-wise but for
+    two norms per tensor, which the C kernel computes in passes of its own; a matrix's factors (means over
+    rows and columns, an outer product) make its update per tensor (:mod:`descend.optim.engine`).
 
     Args:
         params: parameters or parameter groups (real).
@@ -117,24 +118,24 @@ class Adafactor(Optimizer):
 
     @staticmethod
     def rule(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
-        if p.numel() == 0:
-            return p, {}
         eps1 = torch.finfo(p.dtype).eps if h.eps1 is None else h.eps1
-        # numbers stay tensors (no float()), so the rule maps over a stack of tensors (engine.loop.STACKED)
+        # numbers stay tensors (no float()), so the rule maps over a stack of tensors (engine.loop.STACKED);
+        # of an empty tensor they are NaN, and multiply nothing
         alpha = (torch.linalg.vector_norm(p) / p.numel() ** 0.5).clamp(min=h.eps2) * h.rho
         if on(h.weight_decay):
             p = p * (1 - h.lr * h.weight_decay)
-        if g.dim() > 1:
+        if "variance" in state:  # a vector: element-wise but for the two norms, so a kernel takes it
+            variance = state["variance"].lerp(g * g, h.one_minus_beta2)
+            update = 1 / variance.clamp(min=eps1 * eps1).sqrt() * g  # torch's rsqrt is 1 / sqrt
+            new = {"variance": variance}
+        else:
             row_mean = torch.linalg.vector_norm(g, dim=-1, keepdim=True).square() / g.size(-1)
             col_mean = torch.linalg.vector_norm(g, dim=-2, keepdim=True).square() / g.size(-2)
             row = state["row_var"].lerp(row_mean, h.one_minus_beta2)
             col = state["col_var"].lerp(col_mean, h.one_minus_beta2)
             variance = (row @ col) / row.mean(dim=-2, keepdim=True).clamp(min=eps1)
+            # in place on the estimate's own fresh memory: a pass over a large tensor saved per operation
+            update = variance.clamp_(min=eps1 * eps1).rsqrt_().mul_(g)
             new = {"row_var": row, "col_var": col}
-        else:
-            variance = state["variance"].lerp(g * g, h.one_minus_beta2)
-            new = {"variance": variance}
-        # in place on the update's own fresh memory: a pass over a large tensor saved per operation
-        update = variance.clamp(min=eps1 * eps1).rsqrt_().mul_(g)
         clip = (torch.linalg.vector_norm(update) / (update.numel() ** 0.5 * h.d)).clamp(min=1.0)
-        return p - update.mul_(alpha / clip), new
+        return p - update * (alpha / clip), new

@@ -16,9 +16,10 @@ the counters and computes the step's scalars itself, nothing waits for the devic
 live on the parameters' device, as in torch) or its counters are on a GPU. ``capturable=True`` on a path
 that cannot honour it is an error, as in torch.
 
-A rule that is not element-wise (it takes a norm, a matrix product, ...: the tracer reports it,
-:func:`~descend.optim.engine.graph.not_elementwise`) or whose state is not shaped like its parameter runs
-per tensor whatever was asked (``fused=True`` is then an error): stacked (:data:`~.loop.STACKED`: small
+A rule that is not element-wise (it takes a matrix product, a mean over rows, ...: the tracer reports it,
+:func:`~descend.optim.engine.graph.not_elementwise`; per-tensor norms count as element-wise on a backend
+that computes them, the C kernel) or whose state is not shaped like its parameter runs per tensor whatever
+was asked (``fused=True`` is then an error): stacked (:data:`~.loop.STACKED`: small
 tensors of one shape in one mapped call), or the plain loop with ``foreach=False``, ``differentiable=True``
 or ``DESCEND_BACKEND=loop``. Sparse gradients take the loop too.
 """
@@ -146,7 +147,8 @@ def _per_tensor(group: dict[str, Any]) -> Backend:
 def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Backend:
     """Run ``batch`` on ``backend`` (the loop for a rule that is not element-wise); the backend that ran."""
     if backend not in (LOOP, STACKED) and batch.on_device is None:
-        reason = graph.not_elementwise(batch.rule, batch.h, batch.keys, batch.maximize)
+        reason = graph.not_elementwise(batch.rule, batch.h, batch.keys, batch.maximize, batch.dtype,
+                                       getattr(backend, "reductions", False))  # fmt: skip
         if reason is not None:
             if group.get("fused"):
                 raise RuntimeError(
@@ -182,15 +184,21 @@ def step_group(
     numbers = opt.scalar_state
     shape = None if opt.elementwise_state else opt.state_shape
     buckets: dict[tuple, list[Item]] = {}
+    shaped: dict[tuple, bool] = {}  # whether every state tensor of a batch is shaped like its parameter
     for p, g, state in _collect(opt, group):
         names = tuple(state)
         key = (p.device, REAL.get(p.dtype, p.dtype), names, g.is_sparse)
-        checks.fits(owner, group, index, p, g, state, _state_keys(names, numbers), shape, numbers)
+        keys = _state_keys(names, numbers)
+        checks.fits(owner, group, index, p, g, state, keys, shape, numbers)
         buckets.setdefault(key, []).append((p, g, state))
+        if shape is not None:  # Adafactor: a vector's full second moment, but a matrix's factors
+            shaped[key] = shaped.get(key, True) and all(tuple(shape(k, p)) == p.shape for k in keys)
     chosen = {
-        key: LOOP if key[3] else _per_tensor(group) if shape is not None else opt._backend(group, *key[:2])
+        key: LOOP if key[3]
+        else opt._backend(group, *key[:2]) if shaped.get(key, True)
+        else _per_tensor(group)
         for key in buckets
-    }
+    }  # fmt: skip
     host_only = bool(numbers) or shape is not None
     on_device = {key: _on_device(owner, opt, group, chosen[key], key, [s for _, _, s in items], host_only)
                  for key, items in buckets.items()}  # fmt: skip

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine.backend import Batch
-from descend.optim.engine.graph import COMPARISONS, Node, Traced, specialization, traced
+from descend.optim.engine.graph import COMPARISONS, Node, NotElementwise, Traced, specialization, traced
 from descend.optim.engine.loop import real
 
 Lists = list[list[Tensor]]
@@ -265,7 +265,10 @@ def program(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -
     key = specialization(rule, h, keys, maximize)
     with _LOCK:
         if key not in _PROGRAMS:  # traced() raises NotElementwise for a rule that is not element-wise
-            _PROGRAMS[key] = Program(traced(rule, h, keys, maximize))
+            found = traced(rule, h, keys, maximize)
+            if found.reduces:  # per-tensor values are the C kernel's only
+                raise NotElementwise(found.reduces)
+            _PROGRAMS[key] = Program(found)
         return _PROGRAMS[key]
 
 

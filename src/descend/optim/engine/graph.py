@@ -12,6 +12,13 @@ non-numeric options are passed as they are; every other number becomes a symboli
 learning rate needs no new graph. :func:`specialization` is that pattern, the key under which a traced
 graph (and what is built from it) can be reused.
 
+A rule may also reduce each tensor to a number: ``torch.linalg.vector_norm(x)`` of a whole tensor and
+``x.numel()`` are *per-tensor* values (:data:`REDUCTIONS`; numbers that differ from tensor to tensor, as the
+step's scalars do not), and arithmetic on them stays per tensor (Adafactor's relative step size and update
+clipping, LAMB's trust ratio). Only backends that say so take them (the C kernel: a pass over the elements
+for each level of reduction, then the update); for the others such a rule is not element-wise. A rule may
+read ``x.dtype`` where the trace is made for one dtype (:func:`trace`'s ``dtype``).
+
 A kernel that counts the step on the device traces more: :func:`trace_from_hyperparameters` runs the
 algorithm's ``scalars(group, step)`` on symbolic hyperparameters and a symbolic step too, so the graph
 computes the bias corrections from each tensor's counter. Numbers may be raised to powers (``β^t``); the
@@ -38,6 +45,8 @@ OPS: dict[str, int] = {
 }  # fmt: skip
 #: Comparisons: their results are truth values, which only ``where`` may take (as its condition).
 COMPARISONS = frozenset({"gt", "lt", "ge", "le", "eq", "ne"})
+#: Per-tensor values a rule may take of a tensor: the 2-norm of all its elements, its number of elements.
+REDUCTIONS = frozenset({"norm", "numel"})
 
 
 class NotElementwise(Exception):
@@ -55,11 +64,12 @@ class Node:
     or a matrix product, raises :class:`NotElementwise`.
     """
 
-    __slots__ = ("args", "graph", "key", "op", "scalar")
+    __slots__ = ("args", "graph", "key", "op", "per_tensor", "scalar")
     __hash__ = object.__hash__  # == builds a comparison node, so identity is the hash
 
-    def __init__(self, graph: Graph, op: str, args: tuple, scalar: bool) -> None:
-        self.graph, self.op, self.args, self.scalar = graph, op, args, scalar
+    def __init__(self, graph: Graph, op: str, args: tuple, scalar: bool, per_tensor: bool = False) -> None:
+        # scalar: a number, not an element; per_tensor: a number that differs from tensor to tensor
+        self.graph, self.op, self.args, self.scalar, self.per_tensor = graph, op, args, scalar, per_tensor
         self.key = (op, *(a.key if isinstance(a, Node) else a for a in args))
 
     # arithmetic, as the rules use it
@@ -123,10 +133,20 @@ class Node:
             "use torch.where"
         )
 
+    def __float__(self) -> float:
+        raise NotElementwise("a number read out of a tensor (float(), int(), .item())")
+
+    __int__ = __index__ = __float__
+
     def __matmul__(self, o: Any) -> Node:
         raise NotElementwise("a matrix product")
 
     __rmatmul__ = __matmul__
+
+    def __and__(self, o: Any) -> Node:
+        raise NotElementwise("a logical operator (&, |, ~, ^)")
+
+    __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __invert__ = __and__
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -142,6 +162,16 @@ class Node:
 
     def abs(self) -> Node:
         return self.graph.apply("abs", self)
+
+    def numel(self) -> Node:
+        """The tensor's number of elements: a per-tensor value."""
+        return self.graph.node("numel", (), True, per_tensor=True)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        if self.graph.dtype is None:
+            raise NotElementwise("Tensor.dtype (a trace made for no one dtype)")
+        return self.graph.dtype
 
     def sqrt(self) -> Node:
         return self.graph.apply("sqrt", self)
@@ -193,6 +223,15 @@ def _graph_of(*args: Any) -> Graph:
     return next(a.graph for a in args if isinstance(a, Node))
 
 
+def _vector_norm(x: Node, ord: float = 2, dim: Any = None, keepdim: bool = False, *,
+                 dtype: Any = None) -> Node:  # fmt: skip
+    if ord != 2 or dim is not None or keepdim or dtype is not None:
+        raise NotElementwise("torch.linalg.vector_norm other than the 2-norm of a whole tensor")
+    if x.scalar:
+        raise TypeError("the norm in an update rule is of a tensor, not of a number")
+    return x.graph.node("norm", (x,), True, per_tensor=True)
+
+
 _TORCH_FUNCTIONS: dict[Any, Any] = {
     torch.where: _where,
     torch.maximum: lambda a, b: _graph_of(a, b).apply("maximum", a, b),
@@ -202,18 +241,20 @@ _TORCH_FUNCTIONS: dict[Any, Any] = {
     torch.sign: lambda a: a.sign(),
     torch.lerp: lambda a, b, w: _graph_of(a, b, w).apply("lerp", a, b, w),
     torch.clamp: lambda a, min=None, max=None: a.clamp(min, max),
+    torch.linalg.vector_norm: _vector_norm,
 }
 
 
 class Graph:
     """The expression graph of one traced update, with common subexpressions shared."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: torch.dtype | None = None) -> None:
         self.nodes: dict[tuple, Node] = {}
         self.order: list[Node] = []
+        self.dtype = dtype
 
-    def node(self, op: str, args: tuple, scalar: bool) -> Node:
-        n = Node(self, op, args, scalar)
+    def node(self, op: str, args: tuple, scalar: bool, per_tensor: bool = False) -> Node:
+        n = Node(self, op, args, scalar, per_tensor)
         if n.key not in self.nodes:
             self.nodes[n.key] = n
             self.order.append(n)
@@ -240,7 +281,7 @@ class Graph:
             return 0.0  # a zero hyperparameter times a number is zero, so the rule drops its term, as eagerly
         if op in NUMBERS_ONLY and not scalar:
             raise TypeError(f"the fused path computes {op} of numbers only (the step's scalars), not tensors")
-        return self.node(op, lifted, scalar)
+        return self.node(op, lifted, scalar, per_tensor=scalar and any(a.per_tensor for a in lifted))
 
 
 #: Operations a traced rule may apply to numbers (its scalars, such as ``β^t``) but not to tensors.
@@ -264,6 +305,13 @@ class Traced:
     scalar_names: tuple[str, ...]
     new_keys: tuple[str, ...]
 
+    @property
+    def reduces(self) -> str | None:
+        """What per-tensor values the rule takes (see :data:`REDUCTIONS`), in words; None if none."""
+        used = sorted({n.op for n in self.graph.order if n.op in REDUCTIONS})
+        names = {"norm": "torch.linalg.vector_norm", "numel": "Tensor.numel"}
+        return ", ".join(names[op] for op in used) or None
+
 
 def symbolic(v: Any) -> bool:
     """Whether a scalar is traced as an argument: a nonzero number (booleans and zeros are specialised on)."""
@@ -277,9 +325,13 @@ def specialization(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: 
     return (rule, pattern, keys, maximize)
 
 
-def trace(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> Traced:
-    """Run ``rule`` on symbolic values and return its graph, inputs and outputs."""
-    graph = Graph()
+def trace(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool,
+          dtype: torch.dtype | None = None) -> Traced:  # fmt: skip
+    """Run ``rule`` on symbolic values and return its graph, inputs and outputs.
+
+    ``dtype``: the dtype of the tensors the trace is for, if one (what ``x.dtype`` gives the rule).
+    """
+    graph = Graph(dtype)
     p, g = graph.node("input", ("p",), False), graph.node("input", ("g",), False)
     state = {k: graph.node("input", (k,), False) for k in keys}
     names = tuple(k for k, v in vars(h).items() if symbolic(v))
@@ -358,14 +410,16 @@ _TRACES: dict[tuple, Traced | NotElementwise] = {}
 _LOCK = threading.Lock()
 
 
-def traced(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> Traced:
-    """:func:`trace`, once per :func:`specialization`; raises :class:`NotElementwise` (remembered too)."""
-    key = specialization(rule, h, keys, maximize)
+def traced(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool,
+           dtype: torch.dtype | None = None) -> Traced:  # fmt: skip
+    """:func:`trace`, once per :func:`specialization` and dtype; raises :class:`NotElementwise` (remembered
+    too)."""
+    key = (*specialization(rule, h, keys, maximize), dtype)
     with _LOCK:
         found = _TRACES.get(key)
         if found is None:
             try:
-                found = trace(rule, h, keys, maximize)
+                found = trace(rule, h, keys, maximize, dtype)
             except NotElementwise as e:
                 found = e
             _TRACES[key] = found
@@ -374,10 +428,15 @@ def traced(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) ->
     return found
 
 
-def not_elementwise(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool) -> str | None:
-    """Why ``rule`` is not element by element for this configuration (what it used), or None if it is."""
+def not_elementwise(rule: Callable, h: Scalars, keys: tuple[str, ...], maximize: bool,
+                    dtype: torch.dtype | None = None, reductions: bool = False) -> str | None:  # fmt: skip
+    """Why ``rule`` is not element by element for this configuration (what it used), or None if it is.
+
+    With ``reductions``, per-tensor values (:data:`REDUCTIONS`) count as element by element: the backend
+    asking computes them.
+    """
     try:
-        traced(rule, h, keys, maximize)
+        found = traced(rule, h, keys, maximize, dtype)
     except NotElementwise as e:
         return str(e)
-    return None
+    return None if reductions else found.reduces

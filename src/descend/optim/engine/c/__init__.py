@@ -31,6 +31,8 @@ from descend.optim.rule import scalar_dtype
 
 class C:
     name = "c"
+    #: It computes per-tensor values (norms) itself (:mod:`descend.optim.engine.graph`).
+    reductions = True
 
     def __init__(self) -> None:
         self.disabled: str | None = None

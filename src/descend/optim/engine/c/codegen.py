@@ -96,6 +96,28 @@ def _expression(n: Node, a: list[str], t: str) -> str:
     return C_OPS[n.op].format(*a, t=t, f="f" if t == "float" else "")
 
 
+def _stages(order: list[Node]) -> dict[tuple, int]:
+    """For each value, after how many passes over the elements it can be computed: 0 for what needs no
+    norm, ``k + 1`` for a norm of a value of stage ``k`` and for what is computed from it."""
+    stage: dict[tuple, int] = {}
+    for n in order:
+        below = max((stage[a.key] for a in n.args if isinstance(a, Node)), default=0)
+        stage[n.key] = below + 1 if n.op == "norm" else below
+    return stage
+
+
+def _needed(roots: list[Node]) -> set[tuple]:
+    """The keys of ``roots`` and of every value they are computed from."""
+    seen: set[tuple] = set()
+    todo = list(roots)
+    while todo:
+        n = todo.pop()
+        if n.key not in seen:
+            seen.add(n.key)
+            todo.extend(a for a in n.args if isinstance(a, Node))
+    return seen
+
+
 def generate(traced: Traced, dtype: torch.dtype, counter: torch.dtype) -> str:
     """C source of ``int step(...)`` computing the rule's outputs from its inputs element by element.
 
@@ -103,74 +125,142 @@ def generate(traced: Traced, dtype: torch.dtype, counter: torch.dtype) -> str:
     input ``k`` and written with output ``k`` (``None``: not written); outputs beyond the inputs go to
     write-only arrays that follow. Before the loop, the step checks that each of the ``n_counters`` step
     counters holds ``expected`` (else it returns 1 and writes nothing) and adds one to each.
+
+    Per-tensor values (:data:`~descend.optim.engine.graph.REDUCTIONS`) are computed in double, tensor by
+    tensor, between passes over the elements: a norm's pass sums the squares of each chunk (in double, on
+    all threads), then adds each tensor's chunks in order, so that the result does not depend on the number
+    of threads. The step returns 2, having written nothing, if it cannot allocate the room they need.
     """
     ct = TYPES[dtype]
     compute = ct.compute
-    names: dict[tuple, str] = {}
+    order = traced.graph.order
+    stage = _stages(order)
+    inputs = {n.key: i for i, n in enumerate(traced.inputs)}
+    per_tensor = [n for n in order if n.per_tensor]
+    slot = {n.key: i for i, n in enumerate(per_tensor)}
+    norms = [n for n in per_tensor if n.op == "norm"]
+    column = {n.key: i for i, n in enumerate(norms)}  # of each norm's partial sums
+    numbers: dict[tuple, str] = {}  # each number the same for all tensors, in double
     before: list[str] = []
-    body: list[str] = []
-    cast: dict[tuple, str] = {}
+    cast: dict[tuple, str] = {}  # such a number rounded to the compute type
 
-    def ref(n: Node, in_tensor_op: bool) -> str:
-        if not (in_tensor_op and n.scalar):
-            return names[n.key]
-        if n.key not in cast:  # a double scalar meeting a tensor is rounded to the compute type, as torch
-            cast[n.key] = f"c{len(cast)}"
-            before.append(f"const {compute} {cast[n.key]} = ({compute}){names[n.key]};")
-        return cast[n.key]
+    def number(n: Node) -> str:
+        return f"pt[t * {len(per_tensor)} + {slot[n.key]}]" if n.per_tensor else numbers[n.key]
 
-    for i, n in enumerate(traced.inputs):
-        names[n.key] = f"x{i}"
-        body.append(f"const {compute} x{i} = {ct.load.format(f'a{i}[j]')};")
-    for n in traced.graph.order:
-        if n.key in names:
+    for n in order:
+        if not n.scalar or n.per_tensor:
             continue
         if n.op == "scalar":
-            names[n.key] = f"s[{n.args[0]}]"
-            continue
-        if n.op == "const":
-            names[n.key] = _c_float(n.args[0])
-            continue
-        var = f"v{len(names)}"
-        names[n.key] = var
-        tensor_op = not n.scalar
-        t = compute if tensor_op else "double"
-        expr = _expression(n, [ref(x, tensor_op) for x in n.args], t)
-        (body if tensor_op else before).append(f"const {t} {var} = {expr};")
-    stores = [
-        f"a{k}[j] = {ct.store.format(ref(out, True) if out.scalar else names[out.key])};"
-        for k, out in enumerate(traced.outputs)
-        if out is not None
-    ]
-    n_arrays = max(len(traced.inputs), len(traced.outputs))
-    storage = ct.storage
-    arrays = "\n".join(
-        f"        {storage}* a{i} = ({storage}*)ptr[t * {n_arrays} + {i}] + lo;" for i in range(n_arrays)
-    )
-    indent = "\n            "
+            numbers[n.key] = f"s[{n.args[0]}]"
+        elif n.op == "const":
+            numbers[n.key] = _c_float(n.args[0])
+        else:
+            numbers[n.key] = var = f"g{len(numbers)}"
+            before.append(f"const double {var} = {_expression(n, [number(a) for a in n.args], 'double')};")
+
+    def loop(sums: list[Node], stores: dict[int, Node]) -> str:
+        """One pass over every chunk: the squares of ``sums``' operands added up per chunk (into ``part``),
+        and output ``k`` stored into array ``k`` for each of ``stores``."""
+        needed = _needed([a for n in sums for a in n.args] + list(stores.values()))
+        names: dict[tuple, str] = {}
+        per_chunk, body = [], []
+
+        def ref(n: Node) -> str:
+            if not n.scalar:
+                return names[n.key]
+            if n.per_tensor:  # rounded to the compute type where it meets a tensor, as a scalar is
+                if n.key not in names:
+                    names[n.key] = f"u{slot[n.key]}"
+                    per_chunk.append(f"const {compute} u{slot[n.key]} = ({compute}){number(n)};")
+                return names[n.key]
+            if n.key not in cast:
+                cast[n.key] = f"c{len(cast)}"
+                before.append(f"const {compute} {cast[n.key]} = ({compute}){numbers[n.key]};")
+            return cast[n.key]
+
+        for n in order:
+            if n.key not in needed or n.scalar:
+                continue
+            if n.key in inputs:
+                names[n.key] = f"x{inputs[n.key]}"
+                body.append(f"const {compute} x{inputs[n.key]} = {ct.load.format(f'a{inputs[n.key]}[j]')};")
+            else:
+                names[n.key] = var = f"v{len(names)}"
+                body.append(f"const {compute} {var} = {_expression(n, [ref(a) for a in n.args], compute)};")
+        for k, n in enumerate(sums):
+            x = ref(n.args[0])
+            body.append(f"r{k} += (double){x} * (double){x};")
+        body += [f"a{k}[j] = {ct.store.format(ref(out))};" for k, out in stores.items()]
+        n_arrays = max(len(traced.inputs), len(traced.outputs))
+        arrays = [f"{ct.storage}* a{i} = ({ct.storage}*)ptr[t * {n_arrays} + {i}] + lo;"
+                  for i in range(n_arrays) if f"a{i}[j]" in "".join(body)]  # fmt: skip
+        accumulate = [f"double {', '.join(f'r{k} = 0' for k in range(len(sums)))};"] if sums else []
+        reduction = f" reduction(+:{', '.join(f'r{k}' for k in range(len(sums)))})" if sums else ""
+        partials = [f"part[q * {len(norms)} + {column[n.key]}] = r{k};" for k, n in enumerate(sums)]
+        lines = "\n            ".join(body)
+        head = "\n        ".join(["const int64_t t = seg_tensor[q], lo = seg_start[q], n = seg_len[q];",
+                                  "(void)t; (void)lo;", *arrays, *per_chunk, *accumulate])  # fmt: skip
+        return f"""
+    #pragma omp parallel for schedule(static) num_threads(n_threads) if(n_threads > 1)
+    for (int64_t q = 0; q < n_segments; ++q) {{
+        {head}
+        #pragma omp simd{reduction}
+        for (int64_t j = 0; j < n; ++j) {{
+            {lines}
+        }}
+        {" ".join(partials)}
+    }}"""
+
+    def per_tensor_values(k: int) -> list[str]:
+        """Each tensor's values of stage ``k`` (after its norms), in the order the rule computes them."""
+        code = []
+        sums = [n for n in norms if stage[n.key] == k]
+        if sums:
+            code.append(loop(sums, {}))
+            added = " ".join(f"{number(n)} += part[q * {len(norms)} + {column[n.key]}];" for n in sums)
+            code.append(f"    for (int64_t q = 0; q < n_segments; ++q) {{ const int64_t t = seg_tensor[q]; "
+                        f"{added} }}")
+        values = [n for n in per_tensor if stage[n.key] == k and n.op != "numel"]
+        if values:
+            computed = " ".join(
+                f"{number(n)} = sqrt({number(n)});" if n.op == "norm"
+                else f"{number(n)} = {_expression(n, [number(a) for a in n.args], 'double')};"
+                for n in values
+            )  # fmt: skip
+            code.append(f"    for (int64_t t = 0; t < n_tensors; ++t) {{ {computed} }}")
+        return code
+
+    numel = [n for n in per_tensor if n.op == "numel"]
+    code = [f"    for (int64_t q = 0; q < n_segments; ++q) {{ const int64_t t = seg_tensor[q]; "
+            f"{number(numel[0])} += (double)seg_len[q]; }}"] if numel else []  # fmt: skip
+    for k in range(max((stage[n.key] for n in per_tensor), default=-1) + 1):
+        code += per_tensor_values(k)
+    code.append(loop([], {k: out for k, out in enumerate(traced.outputs) if out is not None}))
+    room = free = ""
+    if per_tensor:
+        room = f"""
+    const int64_t n_tensors = n_segments > 0 ? seg_tensor[n_segments - 1] + 1 : 0;
+    double* pt = (double*)calloc((size_t)n_tensors * {len(per_tensor)} + 1, sizeof(double));
+    double* part = (double*)calloc((size_t)n_segments * {len(norms)} + 1, sizeof(double));
+    if (pt == NULL || part == NULL) {{ free(pt); free(part); return 2; }}"""
+        free = "free(pt); free(part);"
     c = COUNTER_TYPES[counter]
+    indent = "\n    "
     return f"""#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-{_HALF if storage == "uint16_t" else ""}
+{_HALF if ct.storage == "uint16_t" else ""}
 int step(int64_t n_segments, const int64_t* seg_tensor, const int64_t* seg_start, const int64_t* seg_len,
          void** ptr, const double* s, int64_t n_threads,
          int64_t n_counters, {c}** counters, double expected) {{
     (void)s;
     for (int64_t i = 0; i < n_counters; ++i)
-        if ((double)*counters[i] != expected) return 1;
+        if ((double)*counters[i] != expected) return 1;{room}
     for (int64_t i = 0; i < n_counters; ++i) *counters[i] += ({c})1;
-    {indent[:5].join(before)}
-    #pragma omp parallel for schedule(static) num_threads(n_threads) if(n_threads > 1)
-    for (int64_t q = 0; q < n_segments; ++q) {{
-        const int64_t t = seg_tensor[q], lo = seg_start[q], n = seg_len[q];
-{arrays}
-        #pragma omp simd
-        for (int64_t j = 0; j < n; ++j) {{
-            {indent.join(body)}
-            {indent.join(stores)}
-        }}
-    }}
+    {indent.join(before)}
+{chr(10).join(code)}
+    {free}
     return 0;
 }}
 """

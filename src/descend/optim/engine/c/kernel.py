@@ -44,7 +44,7 @@ class Kernel:
 
     def __init__(self, rule: Rule, h: Scalars, keys: tuple[str, ...], dtype: torch.dtype, maximize: bool,
                  counter: torch.dtype) -> None:  # fmt: skip
-        graph = traced(rule, h, keys, maximize)  # raises NotElementwise for a rule that is not element-wise
+        graph = traced(rule, h, keys, maximize, dtype)  # NotElementwise for a rule that is not element-wise
         self.lib = build.load(generate(graph, dtype, counter))
         self.fn = self.lib.step
         self.fn.restype = ctypes.c_int
@@ -77,6 +77,8 @@ class Kernel:
             *walk.chunks, table.buffer_info()[0], scalars.buffer_info()[0], threads, n_counters,
             (counters or _NO_COUNTERS).buffer_info()[0], expected,
         )  # fmt: skip
+        if status == 2:
+            raise MemoryError("the optimizer kernel could not allocate room for its per-tensor values")
         return status == 0
 
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine.c.build import CompileError
-from descend.optim.engine.graph import Traced
+from descend.optim.engine.graph import NotElementwise, Traced
 from descend.optim.engine.triton.codegen import generate
 
 #: Elements per program (one chunk of one tensor).
@@ -57,6 +57,8 @@ class Kernel:
     def __init__(self, traced: Traced, dtype: torch.dtype, pointers: tuple[bool, ...] = (),
                  counter: torch.dtype | None = None, skippable: bool = False,
                  paths: tuple[tuple[str, int | None], ...] = ()) -> None:  # fmt: skip
+        if traced.reduces:  # per-tensor values are the C kernel's only
+            raise NotElementwise(traced.reduces)
         self.source = generate(traced, dtype, pointers, counter, skippable)
         self.name = f"<descend-triton-{hashlib.sha256(self.source.encode()).hexdigest()[:20]}>"
         self.fn = jit(self.source)
