@@ -10,8 +10,8 @@ A step that a group's plan runs (descend.optim.engine.c.plan) has five phases:
 * ``versions``: each written tensor's version counter bumped, as in-place operations do.
 
 Each phase is timed alone, best of ``--reps``; the sum is set against the whole step and torch's. An optimizer
-whose step is never remembered (NAdam's and ASGD's per-parameter numbers, Adafactor's norms) has only its
-whole step timed.
+whose step is never remembered (NAdam's and ASGD's per-parameter numbers, Muon's matrix products) has only
+its whole step timed.
 
     python benchmarks/profile_step.py                       # the three shapes of benchmarks/race.py
     python benchmarks/profile_step.py --shapes 100x300 --optimizers sgd adam
@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable
 
 import torch
-from race import ALGORITHMS, MODES, SHAPES, WARM_UP, contender
+from race import ALGORITHMS, MATRICES, MODES, ONE_MODE, SHAPES, WARM_UP, contender, matrix
 
 from descend.optim.engine.c import native, plan
-from descend.optim.engine.c.kernel import PARALLEL_MIN_NUMEL, chunks
 from descend.optim.rule import scalar_dtype
 
 
@@ -48,7 +47,7 @@ def phases(opt: torch.optim.Optimizer, reps: int) -> dict[str, float]:
     group = opt.param_groups[0]
     cpu = torch.device("cpu")
     segment = remembered.segments[0]
-    _, table, sizes, _, count = segment
+    _, table, walk, _, count = segment
     hyper = opt._hyperparameters(group)
     h = opt.scalars(hyper, count + 1)
     kernel = plan.kernel_for(opt.rule, h, remembered.keys, remembered.dtype, False, scalar_dtype())
@@ -68,13 +67,10 @@ def phases(opt: torch.optim.Optimizer, reps: int) -> dict[str, float]:
     def packing() -> None:
         table[1 :: remembered.width] = grads if isinstance(grads, array.array) else array.array("q", grads)
         array.array("d", [float(getattr(h, k)) for k in kernel.scalar_names] or [0.0])
-        chunks(tuple(sizes))
 
     def run_kernel() -> None:
-        tensors, starts, lengths = chunks(tuple(sizes))
-        threads = torch.get_num_threads() if sum(sizes) >= PARALLEL_MIN_NUMEL else 1
-        pointers = (tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr(), table.buffer_info()[0])
-        kernel.fn(len(tensors), *pointers, scalars.buffer_info()[0], threads, 0, 0, 0.0)
+        threads = torch.get_num_threads() if walk.parallel else 1
+        kernel.fn(*walk.chunks, table.buffer_info()[0], scalars.buffer_info()[0], threads, 0, 0, 0.0)
 
     def versions() -> None:
         (nat[0].bump if nat is not None else torch.autograd.graph.increment_version)(remembered.walked)
@@ -111,12 +107,13 @@ def main() -> None:
         reps = max(10, min(args.reps, int(args.reps * 3e5 // (tensors * numel))))
         for name in args.optimizers:
             cls, options, torch_cls = ALGORITHMS[name]
-            step = contender(lambda ps, cls=cls, kw=options: cls(ps, **kw), tensors, numel)
+            dims = matrix(numel) if name in MATRICES else (numel,)
+            step = contender(lambda ps, cls=cls, kw=options: cls(ps, **kw), tensors, dims)
             opt = step.__self__
             cells = phases(opt, reps)
             theirs = {}
-            for mode, kw in MODES.items():
-                other = contender(lambda ps, c=torch_cls, kw=kw | options: c(ps, **kw), tensors, numel)
+            for mode, kw in ONE_MODE.get(name, MODES).items():
+                other = contender(lambda ps, c=torch_cls, kw=kw | options: c(ps, **kw), tensors, dims)
                 if other is not None:
                     theirs[mode] = best(other, reps)
             fastest = min(theirs, key=theirs.get)

@@ -1,11 +1,12 @@
 """Race descend's default step against torch's fastest mode, shape by shape, over repeated races.
 
 For each optimizer and shape (``TENSORSxELEMENTS``), the contenders are descend's default step (every safety
-check on) and torch's for-loop, foreach and fused modes (those it has). In one race every contender takes
-turns, one step each per round, for ``--rounds`` rounds; a contender's time is its best step. The ratio of a
-race is torch's fastest mode over descend; the table gives its min, median and max over ``--races`` races, so
-one lucky run cannot make the figure. Every race builds its contenders afresh (new tensors, warmed up again),
-so no contender keeps a lucky or unlucky place in memory for all of them.
+check on) and torch's for-loop, foreach and fused modes (those it has; Muon has one). Muon's tensors are
+matrices of the shape's number of elements, as nearly square as it divides (300: 15 x 20). In one race every
+contender takes turns, one step each per round, for ``--rounds`` rounds; a contender's time is its best step.
+The ratio of a race is torch's fastest mode over descend; the table gives its min, median and max over
+``--races`` races, so one lucky run cannot make the figure. Every race builds its contenders afresh (new
+tensors, warmed up again), so no contender keeps a lucky or unlucky place in memory for all of them.
 
     python benchmarks/race.py                                   # the three shapes, every optimizer
     python benchmarks/race.py --shapes 100x300 --optimizers sgd adam --races 5
@@ -41,21 +42,32 @@ ALGORITHMS: dict[str, tuple[type, dict, type]] = {
     "rprop": (optim.Rprop, {"lr": 1e-3}, torch.optim.Rprop),
     "asgd": (optim.ASGD, {"lr": 1e-3}, torch.optim.ASGD),
     "adafactor": (optim.Adafactor, {"lr": 1e-2}, torch.optim.Adafactor),
+    "muon": (optim.Muon, {"lr": 1e-3}, torch.optim.Muon),
 }
+#: Optimizers of matrices only: each tensor of a shape's N elements is a matrix of about sqrt(N) by sqrt(N).
+MATRICES = {"muon"}
 #: 100 tensors of 300 elements, 1,000 of 1,000, and 10M parameters in 100 tensors of 100,000
 SHAPES = ["100x300", "1000x1000", "100x100000"]
 MODES = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+#: torch's optimizers with one implementation and no switch for it.
+ONE_MODE = {"muon": {"default": {}}}
 #: Steps before timing: a long training run's steady state, where descend's plans check natively.
 WARM_UP = plan.NATIVE_AFTER + 5
 
 
-def contender(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], tensors: int, numel: int
-              ) -> Callable[[], object] | None:  # fmt: skip
+def matrix(numel: int) -> tuple[int, int]:
+    """The most nearly square matrix of ``numel`` elements."""
+    rows = max(r for r in range(1, int(numel**0.5) + 1) if numel % r == 0)
+    return rows, numel // rows
+
+
+def contender(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], tensors: int,
+              shape: tuple[int, ...]) -> Callable[[], object] | None:  # fmt: skip
     """A warmed-up step on its own parameters, or None where the optimizer has no such mode."""
     gen = torch.Generator().manual_seed(0)
-    params = [torch.randn(numel, generator=gen).requires_grad_() for _ in range(tensors)]
+    params = [torch.randn(shape, generator=gen).requires_grad_() for _ in range(tensors)]
     for p in params:
-        p.grad = torch.randn(numel, generator=gen)
+        p.grad = torch.randn(shape, generator=gen)
     try:
         opt = make(params)
         for _ in range(WARM_UP):  # state created, kernels compiled, plans made and checking natively
@@ -98,13 +110,15 @@ def main() -> None:
         rounds = args.rounds or max(5, min(200, int(2e7 // (tensors * numel))))
         for name in args.optimizers:
             cls, options, torch_cls = ALGORITHMS[name]
-            makers = {"descend": (cls, {})} | {mode: (torch_cls, kw) for mode, kw in MODES.items()}
+            modes = ONE_MODE.get(name, MODES)
+            makers = {"descend": (cls, {})} | {mode: (torch_cls, kw) for mode, kw in modes.items()}
+            dims = matrix(numel) if name in MATRICES else (numel,)
             ratios, ours, theirs = [], [], []
             for _ in range(args.races):
                 # fresh tensors for every race: where a contender's memory happens to lie moves its
                 # time by up to a fifth on large tensors, and must not stay with it from race to race
                 steps = {
-                    label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, numel)
+                    label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, dims)
                     for label, (c, kw) in makers.items()
                 }
                 best = race({k: v for k, v in steps.items() if v is not None}, rounds)

@@ -112,7 +112,8 @@ def test_a_reduction_or_a_matrix_product_is_not_element_wise():
     assert "Tensor.mean" in not_elementwise(lambda p, g, s, h: (p - g.mean(), {}), h, (), False)
     lamb = optim.LAMB([zeros(torch.ones(1))])
     h = optim.LAMB.scalars(lamb.defaults, 1.0)
-    assert "logical operator" in not_elementwise(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
+    assert "vector_norm" in not_elementwise(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
+    assert "logical operator" in not_elementwise(lambda p, g, s, h: (p - ((g > 0) & (p > 0)), {}), h, (), False)
     with pytest.raises(NotElementwise):
         foreach.program(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
 
@@ -171,7 +172,17 @@ class TwoLevels(Normalized):
         return p - h.lr * step, {"moved": step.abs()}
 
 
-@pytest.mark.parametrize("rule", [Normalized, TwoLevels])
+class LAMB(optim.LAMB):
+    def __init__(self, params, **path):
+        super().__init__(params, weight_decay=0.1, **path)
+
+
+class LARS(optim.LARS):
+    def __init__(self, params, **path):
+        super().__init__(params, momentum=0.9, weight_decay=0.01, **path)
+
+
+@pytest.mark.parametrize("rule", [Normalized, TwoLevels, LAMB, LARS])
 def test_the_c_kernel_computes_per_tensor_norms_as_the_per_tensor_loop(rule, monkeypatch):
     ran = []
     monkeypatch.setattr(C_BACKEND, "run", lambda batch, run=C_BACKEND.run: ran.append(1) or run(batch))
@@ -181,7 +192,8 @@ def test_the_c_kernel_computes_per_tensor_norms_as_the_per_tensor_loop(rule, mon
     start = [torch.randn(s, generator=gen) for s in shapes]
     grads = [[torch.randn(s, generator=gen) for s in shapes] for _ in range(3)]
     results = {}
-    for path in ({}, {"fused": True}, {"foreach": False}, {"foreach": True}):
+    fused = [{"fused": True}] if rule in (Normalized, TwoLevels) else []  # LAMB and LARS have no switch
+    for path in [{}, *fused, {"foreach": False}, {"foreach": True}]:
         params = [p.clone().requires_grad_() for p in start]
         opt = rule(params, **path)
         for step in grads:
@@ -189,7 +201,7 @@ def test_the_c_kernel_computes_per_tensor_norms_as_the_per_tensor_loop(rule, mon
                 p.grad = g.clone()
             opt.step()
         results[str(path)] = params, opt
-    assert len(ran) == 2  # the default and the fused path ran the kernel once; then each remembered its step
+    assert len(ran) == 1 + len(fused)  # the default (and fused) path ran the kernel; then remembered its step
     assert results["{}"][1]._plans.get(0) is not None
     loop_params, loop_opt = results["{'foreach': False}"]
     for name, (params, opt) in results.items():
@@ -276,10 +288,8 @@ def test_state_not_shaped_like_its_parameter_is_checked_against_what_was_declare
         nadam.step()
 
 
-STACKABLE = [
-    (optim.Adafactor, {}), (optim.LAMB, {"weight_decay": 0.1}), (optim.LARS, {"momentum": 0.9}),
-    (optim.Muon, {"nesterov": True}),
-]  # fmt: skip
+# (LAMB and LARS take norms only: the C kernel runs them, see the test after this one)
+STACKABLE = [(optim.Adafactor, {}), (optim.Muon, {"nesterov": True})]
 
 
 @pytest.mark.parametrize(("cls", "options"), STACKABLE, ids=lambda c: getattr(c, "__name__", ""))

@@ -24,7 +24,7 @@ from descend.optim.rule import (
 
 def trust_ratio(numerator: Tensor, denominator: Tensor, w_norm: Tensor, u_norm: Tensor) -> Tensor:
     """``numerator / denominator`` where both norms are positive, else 1 (a zero layer or a zero update)."""
-    return torch.where((w_norm > 0) & (u_norm > 0), numerator / denominator, 1.0)
+    return torch.where(w_norm > 0, torch.where(u_norm > 0, numerator / denominator, 1.0), 1.0)
 
 
 class LAMB(Optimizer):

@@ -31,9 +31,11 @@ the step's scalars itself from the counters and hyperparameters where they live.
 
 The compiled backends take element-wise rules: each output element a function of the same element of the
 inputs, in the operations of :data:`~descend.optim.engine.graph.OPS` (one table, which every code
-generator implements). A rule that uses anything else (a norm, a matrix product) is reported by the
-tracer (:func:`~descend.optim.engine.graph.not_elementwise`) and runs on the loop, whatever path was
-asked for, as does an algorithm whose state is not shaped like its parameters.
+generator implements). A backend that declares ``reductions = True`` (the C kernel) also takes per-tensor
+norms (:data:`~descend.optim.engine.graph.REDUCTIONS`). A rule that uses anything else (a matrix
+product, a mean over rows) is reported by the tracer (:func:`~descend.optim.engine.graph.not_elementwise`)
+and runs per tensor, whatever path was asked for, as does an algorithm whose state is not shaped like its
+parameters.
 
 The backends:
 
