@@ -107,7 +107,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for shape in args.shapes:
         tensors, numel = (int(x) for x in shape.split("x"))
-        rounds = args.rounds or max(5, min(200, int(2e7 // (tensors * numel))))
+        rounds = args.rounds or max(30, min(200, int(2e8 // (tensors * numel))))
         for name in args.optimizers:
             cls, options, torch_cls = ALGORITHMS[name]
             modes = ONE_MODE.get(name, MODES)

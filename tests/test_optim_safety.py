@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 import torch
+from torch.optim import optimizer as torch_optimizer
 
 from descend import optim
 from descend.optim.engine import dispatch, foreach
@@ -557,3 +558,30 @@ def test_a_fused_step_under_gradscaler_equals_unscaled_training(name):
 
     for a, b in zip(train(True), train(False), strict=True):
         torch.testing.assert_close(a, b)  # a power of two scale divides out exactly
+
+
+def test_step_hooks_and_the_profiler_see_every_step_as_with_torch(monkeypatch):
+    p, q = (torch.ones(3, requires_grad=True) for _ in range(2))
+    p.grad, q.grad = torch.ones(3), torch.ones(3)
+    adam, sgd = optim.Adam([p], lr=0.1), optim.SGD([q], lr=0.1)
+    seen = []
+    adam.register_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", o)))
+    adam.register_step_post_hook(lambda o, args, kwargs: seen.append(("post", o)))
+    adam.step()
+    assert seen == [("pre", adam), ("post", adam)]
+    handle = torch_optimizer.register_optimizer_step_pre_hook(lambda o, args, kwargs: seen.append(("all", o)))
+    sgd.step()
+    handle.remove()
+    sgd.step()
+    assert seen[2:] == [("all", sgd)]
+    torch.testing.assert_close(q.detach(), torch.full((3,), 0.8))
+    # without a hook or a profiler the step skips torch's wrapper (its profiler range and entry point) ...
+    entered = []
+    monkeypatch.setattr(sgd, "_optimizer_step_code", lambda: entered.append(1))
+    sgd.step()
+    assert not entered
+    # ... and with a profiler on, the step is recorded as torch records its own
+    with torch.profiler.profile() as prof:
+        sgd.step()
+    assert entered == [1]
+    assert "Optimizer.step#SGD.step" in [e.name for e in prof.events()]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.optimizer import Optimizer
-from descend.optim.rule import Scalars, flag, number, require, zeros
+from descend.optim.rule import Scalars, flag, number, on, require, zeros
 
 #: The quintic Newton–Schulz coefficients (a, b, c) of Keller Jordan's Muon, and torch's.
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -150,6 +150,9 @@ class Muon(Optimizer):
             raise ValueError(f"Muon: a gradient of shape {tuple(g.shape)}; expected a matrix")
         buf = state["momentum_buffer"].lerp(g, 1 - h.momentum)
         update = g.lerp(buf, h.momentum) if h.nesterov else buf
-        ortho = newton_schulz(update, h.ns_coefficients, h.ns_steps, h.eps).to(p.dtype)
-        p = p * (1 - h.lr * h.weight_decay) - adjusted_lr(h.lr, h.adjust_lr_fn, p.shape) * ortho
+        ortho = newton_schulz(update, h.ns_coefficients, h.ns_steps, h.eps)
+        if on(h.weight_decay):
+            p = p * (1 - h.lr * h.weight_decay)
+        # x + alpha * bfloat16 update, computed in x's dtype: what torch's param.add_ does, in one pass
+        p = torch.add(p, ortho, alpha=-adjusted_lr(h.lr, h.adjust_lr_fn, p.shape))
         return p, {"momentum_buffer": buf}
