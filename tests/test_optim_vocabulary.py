@@ -113,7 +113,8 @@ def test_a_reduction_or_a_matrix_product_is_not_element_wise():
     lamb = optim.LAMB([zeros(torch.ones(1))])
     h = optim.LAMB.scalars(lamb.defaults, 1.0)
     assert "vector_norm" in not_elementwise(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
-    assert "logical operator" in not_elementwise(lambda p, g, s, h: (p - ((g > 0) & (p > 0)), {}), h, (), False)
+    both = lambda p, g, s, h: (p - ((g > 0) & (p > 0)), {})  # noqa: E731
+    assert "logical operator" in not_elementwise(both, h, (), False)
     with pytest.raises(NotElementwise):
         foreach.program(optim.LAMB.rule, h, ("exp_avg", "exp_avg_sq"), False)
 

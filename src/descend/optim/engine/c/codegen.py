@@ -1,4 +1,5 @@
-"""C source of one traced update rule: a loop that loads each element once and stores each result once.
+"""C source of one traced update rule: a loop that loads each element once and stores each result once
+(after a pass for each level of per-tensor norms, where the rule takes any).
 
 Arithmetic follows torch's element by element: the same operations in the same order and precision
 (scalars rounded to the compute type where they meet a tensor, ``lerp`` by torch's formula), compiled with
@@ -192,8 +193,9 @@ def generate(traced: Traced, dtype: torch.dtype, counter: torch.dtype) -> str:
             body.append(f"r{k} += (double){x} * (double){x};")
         body += [f"a{k}[j] = {ct.store.format(ref(out))};" for k, out in stores.items()]
         n_arrays = max(len(traced.inputs), len(traced.outputs))
+        used = {inputs[key] for key in needed if key in inputs} | set(stores)
         arrays = [f"{ct.storage}* a{i} = ({ct.storage}*)ptr[t * {n_arrays} + {i}] + lo;"
-                  for i in range(n_arrays) if f"a{i}[j]" in "".join(body)]  # fmt: skip
+                  for i in sorted(used)]  # fmt: skip
         accumulate = [f"double {', '.join(f'r{k} = 0' for k in range(len(sums)))};"] if sums else []
         reduction = f" reduction(+:{', '.join(f'r{k}' for k in range(len(sums)))})" if sums else ""
         partials = [f"part[q * {len(norms)} + {column[n.key]}] = r{k};" for k, n in enumerate(sums)]
