@@ -148,11 +148,12 @@ class Muon(Optimizer):
     def rule(p: Any, g: Any, state: dict[str, Any], h: Scalars) -> tuple[Any, dict[str, Any]]:
         if g.ndim != 2:
             raise ValueError(f"Muon: a gradient of shape {tuple(g.shape)}; expected a matrix")
-        buf = state["momentum_buffer"].lerp(g, 1 - h.momentum)
+        # A per-tensor rule may write its results into its inputs (see descend.optim.rule): over large
+        # matrices, two passes less than returning new tensors for the loop to copy back.
+        buf = state["momentum_buffer"].lerp_(g, 1 - h.momentum)
         update = g.lerp(buf, h.momentum) if h.nesterov else buf
         ortho = newton_schulz(update, h.ns_coefficients, h.ns_steps, h.eps)
         if on(h.weight_decay):
-            p = p * (1 - h.lr * h.weight_decay)
-        # x + alpha * bfloat16 update, computed in x's dtype: what torch's param.add_ does, in one pass
-        p = torch.add(p, ortho, alpha=-adjusted_lr(h.lr, h.adjust_lr_fn, p.shape))
-        return p, {"momentum_buffer": buf}
+            p = p.mul_(1 - h.lr * h.weight_decay)
+        # x + alpha * bfloat16 update, computed in x's dtype: what torch's param.add_ does
+        return p.add_(ortho, alpha=-adjusted_lr(h.lr, h.adjust_lr_fn, p.shape)), {"momentum_buffer": buf}

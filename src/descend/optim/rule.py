@@ -15,7 +15,10 @@ nothing else:
     in-place operations, no branches on tensor values (``torch.where`` instead). The engine
     (:mod:`descend.optim.engine`) runs that one function per tensor, as multi-tensor operations, or traced
     into a compiled kernel. A rule that takes a norm or a matrix product (LAMB, Muon) is written the same
-    way; the tracer reports that it is not element-wise and it runs per tensor.
+    way; per-tensor norms still compile for the C kernel, and otherwise the tracer reports that it is not
+    element-wise and it runs per tensor. Such a per-tensor rule may write its results into its parameter
+    and state in place and return them (Muon does, over large matrices): the per-tensor paths hand it the
+    tensors to update, or copies they write back (stacks, sparse rows, the differentiable path).
 
 Three optional pieces serve algorithms whose state is not all element-wise: ``scalar_state`` (numbers kept
 per parameter as one-element tensors, read and advanced by ``scalars(group, step, numbers)``: NAdam's
