@@ -1,13 +1,14 @@
 """Time one optimizer step, side by side: descend (each path), torch.optim (each mode) and peers, in one run.
 
 An optimizer step is bound by memory traffic, so each row also shows the machine's limit: the bytes a step
-must move in one pass (SGD 12 per float32 parameter, momentum/AdaGrad/RMSProp/ASGD/Lion/Schedule-Free SGD
-20, Adadelta/Adam/AdamW/Yogi/NAdam/RAdam/Adamax/Rprop/Schedule-Free AdamW 28, Prodigy 40, Adan 44) over the
-bandwidth of a large in-place update ``a += b`` measured in the same run. LAMB, LARS, Adafactor and Muon
-need norms (and Muon matrix products) before they can update, so their one-pass figure is a bound they
-cannot reach; Adafactor and Muon are timed on matrices. Peers are timed where installed: pytorch-optimizer
-(Yogi, Adadelta, and the modern methods torch lacks) and optax (jitted by XLA, buffers donated). Times are
-the best of ``--reps`` steps after warm-up.
+must move in one pass (SGD 12 per float32 parameter, momentum/AdaGrad/RMSProp/ASGD/Lion/Schedule-Free SGD 20,
+Adadelta/Adam/AdamW/Yogi/NAdam/RAdam/Adamax/Rprop/Schedule-Free AdamW 28, Prodigy 40, Adan 44) over the
+bandwidth of a large in-place update ``a += b`` measured in the same run. LAMB, LARS, Adafactor and Muon need
+norms (and Muon matrix products) before they can update, so their one-pass figure is a bound they cannot
+reach; Adafactor and Muon are timed on matrices. *descend fused* is ``fused=True``, or the default path where
+an optimizer has no such switch (LAMB, LARS, Adafactor, Muon). Peers are timed where installed: pytorch-
+optimizer (Yogi, Adadelta, and the modern methods torch lacks) and optax (jitted by XLA, buffers donated).
+Times are the best of ``--reps`` steps after warm-up.
 
 With ``--device cuda`` everything runs on the GPU: descend's fused step is its Triton kernel (``pip install
 "descend[gpu]"``), against torch's fused, for-loop and foreach modes; each step is timed between device
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import os
 import platform
 import subprocess
@@ -231,8 +233,12 @@ def measure(name: str, numel: int, tensors: int, reps: int, slow: bool) -> tuple
     cls, options, torch_cls, _ = ALGORITHMS[name]
     make_peer = peer(name)
     mat = name in MATRICES
+    # fused=True, or the default path of an optimizer without that switch (LAMB, LARS, Adafactor, Muon:
+    # the C kernel where the rule compiles, with its per-tensor norms; per tensor where it does not)
+    switch = "fused" in inspect.signature(cls).parameters
+    fused = {"fused": True} if switch else {}
     contenders: dict[str, Callable | None] = {"descend fused": None}
-    contenders["descend fused"] = torch_style(lambda ps: cls(ps, fused=True, **options), numel, tensors, mat)
+    contenders["descend fused"] = torch_style(lambda ps: cls(ps, **fused, **options), numel, tensors, mat)
     extra = extra_peak_bytes(contenders["descend fused"]) if contenders["descend fused"] else 0
     slow = slow and contenders["descend fused"] is not None  # a rule that is not element-wise has no other
     for label, kw in (("descend loop", {"foreach": False}), ("descend foreach", {"foreach": True})):
