@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from race import ALGORITHMS, MATRICES, MODES, ONE_MODE, SHAPES, WARM_UP, contender, matrix
+from race import ALGORITHMS, MATRICES, MODES, ONE_MODE, SHAPES, WARM_UP, contender, matrix, shape
 
 from descend.optim.engine.c import native, plan
 from descend.optim.rule import scalar_dtype
@@ -90,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--shapes", nargs="+", default=SHAPES)
+    parser.add_argument("--shapes", nargs="+", type=shape, default=[shape(s) for s in SHAPES])
     parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument("--reps", type=int, default=200)
     args = parser.parse_args()
@@ -102,8 +102,7 @@ def main() -> None:
     )
     print("| shape | optimizer | " + " | ".join(columns) + " | torch's fastest mode |")
     print("|---|---|" + "---|" * (len(columns) + 1))
-    for shape in args.shapes:
-        tensors, numel = (int(x) for x in shape.split("x"))
+    for tensors, numel in args.shapes:
         reps = max(10, min(args.reps, int(args.reps * 3e5 // (tensors * numel))))
         for name in args.optimizers:
             cls, options, torch_cls = ALGORITHMS[name]
@@ -118,7 +117,8 @@ def main() -> None:
                     theirs[mode] = best(other, reps)
             fastest = min(theirs, key=theirs.get)
             row = " | ".join(f"{cells[c] * 1e6:.0f}" if c in cells else "–" for c in columns)
-            print(f"| {shape} | {name} | {row} | {theirs[fastest] * 1e6:.0f} ({fastest}) |", flush=True)
+            mode = f"{theirs[fastest] * 1e6:.0f} ({fastest})"
+            print(f"| {tensors}x{numel} | {name} | {row} | {mode} |", flush=True)
 
 
 if __name__ == "__main__":

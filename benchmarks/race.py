@@ -55,6 +55,14 @@ ONE_MODE = {"muon": {"default": {}}}
 WARM_UP = plan.NATIVE_AFTER + 5
 
 
+def shape(text: str) -> tuple[int, int]:
+    """``TENSORSxELEMENTS`` as two positive numbers (an argparse type)."""
+    parts = text.split("x")
+    if len(parts) != 2 or not all(x.isdigit() and int(x) > 0 for x in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected TENSORSxELEMENTS, e.g. 100x300")
+    return int(parts[0]), int(parts[1])
+
+
 def matrix(numel: int) -> tuple[int, int]:
     """The most nearly square matrix of ``numel`` elements."""
     rows = max(r for r in range(1, int(numel**0.5) + 1) if numel % r == 0)
@@ -91,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--shapes", nargs="+", default=SHAPES)
+    parser.add_argument("--shapes", nargs="+", type=shape, default=[shape(s) for s in SHAPES])
     parser.add_argument("--optimizers", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument("--races", type=int, default=5)
     parser.add_argument(
@@ -105,8 +113,7 @@ def main() -> None:
     )
     print("| shape | optimizer | descend ms | torch best ms (mode) | ratio min | median | max |")
     print("|---|---|---|---|---|---|---|")
-    for shape in args.shapes:
-        tensors, numel = (int(x) for x in shape.split("x"))
+    for tensors, numel in args.shapes:
         rounds = args.rounds or max(30, min(200, int(2e8 // (tensors * numel))))
         for name in args.optimizers:
             cls, options, torch_cls = ALGORITHMS[name]
@@ -129,7 +136,7 @@ def main() -> None:
                 theirs.append((best[fastest], fastest))
             t_ms, mode = min(theirs)
             print(
-                f"| {shape} | {name} | {min(ours) * 1e3:.3f} | {t_ms * 1e3:.3f} ({mode}) | "
+                f"| {tensors}x{numel} | {name} | {min(ours) * 1e3:.3f} | {t_ms * 1e3:.3f} ({mode}) | "
                 f"{min(ratios):.2f}x | {statistics.median(ratios):.2f}x | {max(ratios):.2f}x |",
                 flush=True,
             )

@@ -32,6 +32,7 @@ SOURCE = r"""
 #include <torch/csrc/autograd/python_variable.h>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -67,26 +68,22 @@ void warm(PyObject* list, bool grads) try {
   if (!PyList_Check(list)) return;
   const Py_ssize_t n = PyList_GET_SIZE(list);
   for (Py_ssize_t i = 0; i < n; ++i) __builtin_prefetch(PyList_GET_ITEM(list, i));
+  std::vector<c10::TensorImpl*> impls;
+  impls.reserve(n);
   for (Py_ssize_t i = 0; i < n; ++i)
-    if (const at::Tensor* t = tensor(PyList_GET_ITEM(list, i))) fetch(t->unsafeGetTensorImpl());
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    const at::Tensor* t = tensor(PyList_GET_ITEM(list, i));
-    if (!t) continue;
-    c10::TensorImpl* impl = t->unsafeGetTensorImpl();
+    if (const at::Tensor* t = tensor(PyList_GET_ITEM(list, i))) impls.push_back(t->unsafeGetTensorImpl());
+  for (c10::TensorImpl* impl : impls) fetch(impl);
+  for (c10::TensorImpl* impl : impls) {
     __builtin_prefetch(impl->unsafe_storage().unsafeGetStorageImpl());
     if (grads && impl->autograd_meta()) fetch(impl->autograd_meta());
   }
-  for (Py_ssize_t i = 0; grads && i < n; ++i) {
-    const at::Tensor* t = tensor(PyList_GET_ITEM(list, i));
-    if (t && t->unsafeGetTensorImpl()->autograd_meta() && t->grad().defined())
-      fetch(t->grad().unsafeGetTensorImpl());
-  }
-  for (Py_ssize_t i = 0; grads && i < n; ++i) {
-    const at::Tensor* t = tensor(PyList_GET_ITEM(list, i));
-    if (!t || !t->unsafeGetTensorImpl()->autograd_meta()) continue;
-    const at::Tensor& g = t->grad();
-    if (g.defined()) __builtin_prefetch(g.unsafeGetTensorImpl()->unsafe_storage().unsafeGetStorageImpl());
-  }
+  if (!grads) return;
+  std::vector<c10::TensorImpl*> grad_impls;
+  for (c10::TensorImpl* impl : impls)
+    if (impl->autograd_meta() && impl->grad().defined())
+      grad_impls.push_back(impl->grad().unsafeGetTensorImpl());
+  for (c10::TensorImpl* g : grad_impls) fetch(g);
+  for (c10::TensorImpl* g : grad_impls) __builtin_prefetch(g->unsafe_storage().unsafeGetStorageImpl());
 } catch (...) {  // only a hint: the checks that follow read everything properly
 }
 
