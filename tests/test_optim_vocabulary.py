@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
+import threading
+import time
+import warnings
 from types import SimpleNamespace as Scalars
 
 import pytest
 import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 from descend import optim
-from descend.optim.engine import dispatch, foreach, loop
+from descend.optim.engine import dispatch, foreach, loop, threads
 from descend.optim.engine.c import C_BACKEND, codegen, kernel
 from descend.optim.engine.graph import COMPARISONS, NUMBERS_ONLY, OPS, NotElementwise, not_elementwise, trace
 from descend.optim.engine.triton import codegen as triton_codegen
@@ -321,6 +326,103 @@ def test_small_tensors_of_one_shape_are_stacked_and_step_as_the_per_tensor_loop(
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, **tolerance)
     assert cls.rule not in loop.STACKED.unmappable
+
+
+@pytest.fixture
+def two_threads():
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads_before)
+
+
+@pytest.mark.parametrize(("cls", "options"), [(optim.Adafactor, {"weight_decay": 0.1}), (optim.Muon, {})],
+                         ids=["Adafactor", "Muon"])  # fmt: skip
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_large_tensors_are_updated_side_by_side_one_per_thread_as_in_turn(cls, options, dtype, two_threads,
+                                                                          monkeypatch):  # fmt: skip
+    where = []
+    monkeypatch.setattr(loop.Loop, "one", staticmethod(lambda b, i, one=loop.Loop.one: (
+        where.append((threading.current_thread().name, torch.get_num_threads(), b.params[i].numel()))
+        or one(b, i))))  # fmt: skip
+    shapes = [(260, 260)] * 3 + [(300, 700), (1000, 70), (5, 4)]  # all but the last too large to stack
+    results = []
+    for path in (None, False):
+        gen = torch.Generator().manual_seed(0)
+        params = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in shapes]
+        opt = cls(params, foreach=path, **options)
+        for _ in range(3):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=gen, dtype=dtype)
+            opt.step()
+        results.append(params)
+    default, in_turn = where[: 6 * 3], where[6 * 3 :]
+    # the default path gave each large tensor to a worker of one thread; foreach=False ran them in turn
+    side_by_side = [(name, threads) for name, threads, n in default if n > loop.STACK_NUMEL]
+    assert len(side_by_side) == 5 * 3
+    assert {threads for _, threads in side_by_side} == {1}
+    assert {name.startswith("descend-tensor") for name, _ in side_by_side} == {True}
+    assert {(name, threads) for name, threads, _ in in_turn + [x for x in default if x[2] == 20]} == {
+        ("MainThread", 2)
+    }
+    assert torch.get_num_threads() == 2
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_work_moves_to_the_workers_only_where_they_would_see_what_the_caller_sees(two_threads):
+    done = []
+    assert not threads.spread(done.append, [0, 1])  # autograd on, as outside a step
+    with torch.no_grad():
+        assert threads.spread(done.append, [0, 1, 2])
+        assert sorted(done) == [0, 1, 2]
+        with torch.inference_mode():
+            assert not threads.spread(done.append, [3, 4])
+        with torch.autocast("cpu"):
+            assert not threads.spread(done.append, [3, 4])
+        with FakeTensorMode():
+            assert not threads.spread(done.append, [3, 4])
+        with torch.profiler.profile():
+            assert not threads.spread(done.append, [3, 4])
+        assert not threads.spread(done.append, [3])  # one tensor: nothing to share
+        torch.set_num_threads(1)
+        assert not threads.spread(done.append, [3, 4])
+    assert sorted(done) == [0, 1, 2]
+
+
+def test_a_failure_on_a_worker_is_raised_after_every_started_update_finished(two_threads):
+    finished = []
+
+    def work(i):
+        time.sleep(0.01 * (i == 0))
+        if i in (1, 2):
+            raise ValueError(f"tensor {i}")
+        finished.append(i)
+
+    with torch.no_grad(), pytest.raises(ValueError, match="tensor 1"):
+        threads.spread(work, range(8))
+    assert 0 in finished  # started before the failure, and waited for
+    assert len(finished) < 6  # no update starts after a failure
+
+
+def test_a_forked_child_updates_side_by_side_on_workers_of_its_own(two_threads):
+    def child(out):
+        done = []
+        with torch.no_grad():
+            ok = threads.spread(done.append, [0, 1, 2, 3])
+        out.put((ok, sorted(done)))
+
+    with torch.no_grad():
+        assert threads.spread(lambda i: None, [0, 1])  # the parent's workers exist before the fork
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    process = context.Process(target=child, args=(out,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() of a process with threads
+        process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert out.get(timeout=5) == (True, [0, 1, 2, 3])
 
 
 def test_a_rule_that_reads_a_number_out_of_a_tensor_runs_per_tensor_and_writes_nothing_twice():

@@ -122,20 +122,26 @@ class Adafactor(Optimizer):
         # numbers stay tensors (no float()), so the rule maps over a stack of tensors (engine.loop.STACKED);
         # of an empty tensor they are NaN, and multiply nothing
         alpha = (torch.linalg.vector_norm(p) / p.numel() ** 0.5).clamp(min=h.eps2) * h.rho
-        if on(h.weight_decay):
-            p = p * (1 - h.lr * h.weight_decay)
+        decay = 1 - h.lr * h.weight_decay
         if "variance" in state:  # a vector: element-wise but for the two norms, so a kernel takes it
+            if on(h.weight_decay):
+                p = p * decay
             variance = state["variance"].lerp(g * g, h.one_minus_beta2)
             update = 1 / variance.clamp(min=eps1 * eps1).sqrt() * g  # torch's rsqrt is 1 / sqrt
-            new = {"variance": variance}
-        else:
-            row_mean = torch.linalg.vector_norm(g, dim=-1, keepdim=True).square() / g.size(-1)
-            col_mean = torch.linalg.vector_norm(g, dim=-2, keepdim=True).square() / g.size(-2)
-            row = state["row_var"].lerp(row_mean, h.one_minus_beta2)
-            col = state["col_var"].lerp(col_mean, h.one_minus_beta2)
-            variance = (row @ col) / row.mean(dim=-2, keepdim=True).clamp(min=eps1)
-            # in place on the estimate's own fresh memory: a pass over a large tensor saved per operation
-            update = variance.clamp_(min=eps1 * eps1).rsqrt_().mul_(g)
-            new = {"row_var": row, "col_var": col}
-        clip = (torch.linalg.vector_norm(update) / (update.numel() ** 0.5 * h.d)).clamp(min=1.0)
-        return p - update * (alpha / clip), new
+            return p - update * (alpha / _clip(update, h.d)), {"variance": variance}
+        # A matrix runs per tensor, so in place (a per-tensor rule may write its inputs, see
+        # descend.optim.rule): a fresh large tensor is a pass more, over memory the OS must clear first.
+        if on(h.weight_decay):
+            p = p.mul_(decay)
+        row_mean = torch.linalg.vector_norm(g, dim=-1, keepdim=True).square() / g.size(-1)
+        col_mean = torch.linalg.vector_norm(g, dim=-2, keepdim=True).square() / g.size(-2)
+        row = state["row_var"].lerp(row_mean, h.one_minus_beta2)
+        col = state["col_var"].lerp(col_mean, h.one_minus_beta2)
+        update = (row @ col).div_(row.mean(dim=-2, keepdim=True).clamp(min=eps1))
+        update.clamp_min_(eps1 * eps1).rsqrt_().mul_(g)
+        return p.sub_(update.mul_(alpha / _clip(update, h.d))), {"row_var": row, "col_var": col}
+
+
+def _clip(update: Any, d: float) -> Any:
+    """The update's clipping divisor: max(1, RMS(update) / d)."""
+    return (torch.linalg.vector_norm(update) / (update.numel() ** 0.5 * d)).clamp(min=1.0)

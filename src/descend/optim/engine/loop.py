@@ -14,6 +14,8 @@ zero).
 the rule is mapped over the stack with :func:`torch.func.vmap`, so each of its operations runs once for all
 of them instead of once per tensor (a norm under ``vmap`` is still each tensor's own norm). A rule that
 cannot be mapped (one that reads a number out of a tensor, say) runs per tensor, as in :data:`LOOP`.
+Tensors too large to stack are updated side by side on the CPU, one per thread
+(:mod:`~descend.optim.engine.threads`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from descend.optim.engine import threads
 from descend.optim.engine.backend import Batch
 from descend.optim.rule import Rule
 
@@ -37,11 +40,17 @@ class Loop:
         return None
 
     def run(self, batch: Batch) -> None:
-        for i, (param, grad, state) in enumerate(zip(batch.params, batch.grads, batch.states, strict=True)):
-            if grad.is_sparse:
-                _on_support(batch, i, param, grad, state)
-            else:
-                _one(batch, i, real(param), real(grad), {k: real(state[k]) for k in batch.keys})
+        for i in range(len(batch)):
+            self.one(batch, i)
+
+    @staticmethod
+    def one(batch: Batch, i: int) -> None:
+        """Update ``batch.params[i]``."""
+        param, grad, state = batch.params[i], batch.grads[i], batch.states[i]
+        if grad.is_sparse:
+            _on_support(batch, i, param, grad, state)
+        else:
+            _one(batch, i, real(param), real(grad), {k: real(state[k]) for k in batch.keys})
 
 
 def _one(batch: Batch, i: int, p: Tensor, g: Tensor, old: dict[str, Tensor]) -> None:
@@ -84,7 +93,8 @@ STACK_TOTAL = 1 << 22
 
 class Stacked(Loop):
     """The loop, with tensors of one shape and at most :data:`STACK_NUMEL` elements stacked and the rule
-    mapped over the stack (the module's text); the rules that cannot be mapped are remembered."""
+    mapped over the stack, larger ones side by side (the module's text); the rules that cannot be mapped
+    are remembered."""
 
     name = "stacked"
 
@@ -92,15 +102,19 @@ class Stacked(Loop):
         self.unmappable: set[Rule] = set()
 
     def run(self, batch: Batch) -> None:
-        if torch.is_grad_enabled() or batch.rule in self.unmappable:
+        if torch.is_grad_enabled():
             return super().run(batch)
         stacks: dict[tuple, list[int]] = {}
-        alone = []
+        alone, large = [], []
         for i, (p, g) in enumerate(zip(batch.params, batch.grads, strict=True)):
-            if g.is_sparse or p.numel() > STACK_NUMEL or p.numel() == 0:
+            if p.numel() > STACK_NUMEL and not g.is_sparse and p.device.type == "cpu":
+                large.append(i)
+            elif g.is_sparse or p.numel() > STACK_NUMEL or p.numel() == 0 or batch.rule in self.unmappable:
                 alone.append(i)
             else:
                 stacks.setdefault((p.shape, p.is_complex()), []).append(i)
+        if not threads.spread(lambda i: self.one(batch, i), large):
+            alone.extend(large)
         for indices in stacks.values():
             size = max(1, STACK_TOTAL // batch.params[indices[0]].numel())
             for start in range(0, len(indices), size):
