@@ -1,8 +1,11 @@
 """Race descend's default step against torch's fastest mode, shape by shape, over repeated races.
 
 For each optimizer and shape (``TENSORSxELEMENTS``), the contenders are descend's default step (every safety
-check on) and torch's for-loop, foreach and fused modes (those it has; Muon has one). Muon's tensors are
-matrices of the shape's number of elements, as nearly square as it divides (300: 15 x 20). In one race every
+check on) and torch's for-loop, foreach and fused modes (those it has; Muon, SparseAdam and L-BFGS have
+one). Muon's and SparseAdam's tensors are matrices of the shape's number of elements, as nearly square as it
+divides (300: 15 x 20). SparseAdam's gradients are an embedding's: a quarter of the rows looked up, some
+twice (uncoalesced). L-BFGS's step re-evaluates a closure, a quadratic whose linear term alternates between
+two random vectors from one step (minibatch) to the next, so it never converges. In one race every
 contender takes turns, one step each per round, for ``--rounds`` rounds; a contender's time is its best step.
 The ratio of a race is torch's fastest mode over descend; the table gives its min, median and max over
 ``--races`` races, so one lucky run cannot make the figure. Every race builds its contenders afresh (new
@@ -43,14 +46,17 @@ ALGORITHMS: dict[str, tuple[type, dict, type]] = {
     "asgd": (optim.ASGD, {"lr": 1e-3}, torch.optim.ASGD),
     "adafactor": (optim.Adafactor, {"lr": 1e-2}, torch.optim.Adafactor),
     "muon": (optim.Muon, {"lr": 1e-3}, torch.optim.Muon),
+    "sparseadam": (optim.SparseAdam, {"lr": 1e-3}, torch.optim.SparseAdam),
+    # ten pairs, as a 10M-parameter model can keep (torch's default, 100, is 8 GB there)
+    "lbfgs": (optim.LBFGS, {"lr": 0.1, "max_iter": 5, "history_size": 10}, torch.optim.LBFGS),
 }
-#: Optimizers of matrices only: each tensor of a shape's N elements is a matrix of about sqrt(N) by sqrt(N).
-MATRICES = {"muon"}
+#: Optimizers of matrices: each tensor of a shape's N elements is a matrix of about sqrt(N) by sqrt(N).
+MATRICES = {"muon", "sparseadam"}
 #: 100 tensors of 300 elements, 1,000 of 1,000, and 10M parameters in 100 tensors of 100,000
 SHAPES = ["100x300", "1000x1000", "100x100000"]
 MODES = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 #: torch's optimizers with one implementation and no switch for it.
-ONE_MODE = {"muon": {"default": {}}}
+ONE_MODE = {"muon": {"default": {}}, "sparseadam": {"default": {}}, "lbfgs": {"default": {}}}
 #: Steps before timing: a long training run's steady state, where descend's plans check natively.
 WARM_UP = plan.NATIVE_AFTER + 5
 
@@ -69,20 +75,58 @@ def matrix(numel: int) -> tuple[int, int]:
     return rows, numel // rows
 
 
+def embedding_grad(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """An embedding table's sparse gradient: a quarter of its rows looked up, some more than once."""
+    rows, cols = shape
+    looked_up = torch.randint(rows, (max(1, rows // 4),), generator=gen)
+    values = torch.randn(len(looked_up), cols, generator=gen)
+    return torch.sparse_coo_tensor(looked_up[None], values, shape, check_invariants=True)
+
+
+class Minibatches:
+    """A closure of the loss sum(a/2 x^2 + n x) that sets the gradients. ``next()`` moves to the next
+    minibatch, whose linear term n is the other of two random vectors: the minimum moves, L-BFGS never
+    converges."""
+
+    def __init__(self, params: list[torch.Tensor], gen: torch.Generator) -> None:
+        self.params = params
+        self.curvature = [torch.rand(p.shape, generator=gen) + 0.5 for p in params]
+        self.linear = [[torch.randn(p.shape, generator=gen) for p in params] for _ in range(2)]
+        self.batch = 0
+
+    def next(self) -> None:
+        self.batch += 1
+
+    def __call__(self) -> torch.Tensor:
+        loss = torch.zeros(())
+        for p, a, n in zip(self.params, self.curvature, self.linear[self.batch % 2], strict=True):
+            x = p.detach()
+            p.grad = torch.addcmul(n, a, x)
+            loss += 0.5 * (torch.dot(p.grad.view(-1), x.view(-1)) + torch.dot(n.view(-1), x.view(-1)))
+        return loss
+
+
 def contender(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], tensors: int,
-              shape: tuple[int, ...]) -> Callable[[], object] | None:  # fmt: skip
+              shape: tuple[int, ...], name: str) -> Callable[[], object] | None:  # fmt: skip
     """A warmed-up step on its own parameters, or None where the optimizer has no such mode."""
     gen = torch.Generator().manual_seed(0)
     params = [torch.randn(shape, generator=gen).requires_grad_() for _ in range(tensors)]
+    closure = Minibatches(params, gen) if name == "lbfgs" else None
     for p in params:
-        p.grad = torch.randn(shape, generator=gen)
+        p.grad = embedding_grad(shape, gen) if name == "sparseadam" else torch.randn(shape, generator=gen)
     try:
         opt = make(params)
-        for _ in range(WARM_UP):  # state created, kernels compiled, plans made and checking natively
-            opt.step()
     except (RuntimeError, ValueError, TypeError):
         return None
-    return opt.step
+
+    def step() -> object:
+        closure.next()
+        return opt.step(closure)
+
+    step = opt.step if closure is None else step
+    for _ in range(WARM_UP):  # state created, kernels compiled, plans made and checking natively
+        step()
+    return step
 
 
 def race(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
@@ -125,7 +169,7 @@ def main() -> None:
                 # fresh tensors for every race: where a contender's memory happens to lie moves its
                 # time by up to a fifth on large tensors, and must not stay with it from race to race
                 steps = {
-                    label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, dims)
+                    label: contender(lambda ps, c=c, kw=kw | options: c(ps, **kw), tensors, dims, name)
                     for label, (c, kw) in makers.items()
                 }
                 best = race({k: v for k, v in steps.items() if v is not None}, rounds)

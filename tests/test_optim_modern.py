@@ -394,3 +394,29 @@ def test_lbfgs_strong_wolfe_state_dicts_load_both_ways(direction):
     expected, expected_counts = run([torch.optim.LBFGS, torch.optim.LBFGS])
     assert got_counts == expected_counts
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("max_eval", [2, 3, 10])
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+@pytest.mark.parametrize("shapes", [[(3, 4)], [(3, 4), (2,), (5,)]], ids=["one", "three"])
+def test_lbfgs_keeps_its_gradient_vector_when_the_closure_zeroes_gradients_in_place(shapes, line_search_fn,
+                                                                                    max_eval):  # fmt: skip
+    def run(cls):
+        gen = torch.Generator().manual_seed(0)
+        params = [torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes]
+        opt = cls(params, lr=3.0, max_iter=4, max_eval=max_eval, history_size=3,
+                  line_search_fn=line_search_fn)  # fmt: skip
+
+        def closure():
+            opt.zero_grad(set_to_none=False)  # the same gradient tensors, zeroed
+            loss = sum((10 * (p[..., 1:] - p[..., :-1] ** 2) ** 2).sum() + ((1 - p) ** 2).sum()
+                       for p in params)  # fmt: skip
+            loss.backward()
+            return loss
+
+        for _ in range(4):
+            opt.step(closure)
+        return params
+
+    for a, b in zip(run(optim.LBFGS), run(torch.optim.LBFGS), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

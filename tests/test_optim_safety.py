@@ -304,8 +304,35 @@ def test_sparse_adagrad_without_eps_leaves_untouched_rows_alone():
             emb(torch.tensor(idx)).pow(2).sum().backward()
             opt.step()
     assert not ours.weight.isnan().any()
-    assert torch.equal(ours.weight, theirs.weight)
+    untouched = [i for i in range(10) if i not in (0, 1, 3, 7)]
+    assert torch.equal(ours.weight[untouched], weights[untouched])
+    # the C kernel on the rows looked up: torch's arithmetic to rounding
+    torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-6, atol=1e-7)
     assert torch.equal(opt_ours.state[ours.weight]["sum"], opt_theirs.state[theirs.weight]["sum"])
+
+
+@pytest.mark.parametrize("cls", [optim.SparseAdam, optim.Adagrad], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("loop", [False, True], ids=["default", "loop"])
+def test_a_sparse_gradient_pointing_outside_its_parameter_is_refused_before_writing(cls, loop, monkeypatch):
+    if loop:
+        monkeypatch.setenv("DESCEND_BACKEND", "loop")
+    good, bad, table = (torch.zeros(30, 4, requires_grad=True) for _ in range(3))
+    opt = cls([good, bad, table])
+    good.grad = torch.sparse_coo_tensor(torch.tensor([[1, 2]]), torch.ones(2, 4), (30, 4))
+    # torch checks a sparse tensor's indices only when asked to (check_invariants)
+    bad.grad = torch.sparse_coo_tensor(torch.tensor([[3, 40]]), torch.ones(2, 4), (30, 4),
+                                       check_invariants=False)  # fmt: skip
+    table.grad = torch.sparse_coo_tensor(torch.tensor([[0, 1], [2, -1]]), torch.ones(2), (30, 4),
+                                         check_invariants=False)  # fmt: skip
+    expected = r"parameter 1 of parameter group 0 holds index 40 in dimension 0, of size 30; nothing was"
+    with pytest.raises(IndexError, match=expected):
+        opt.step()
+    bad.grad = None
+    with pytest.raises(IndexError, match=r"parameter 2 .* holds index -1 in dimension 1, of size 4"):
+        opt.step()
+    for p in (good, bad, table):
+        assert not p.any()
+        assert all(not v.any() for v in opt.state[p].values())  # no step counted, no moment moved
 
 
 @pytest.mark.parametrize("path", ["default", "fused", "loop"])

@@ -425,6 +425,85 @@ def test_a_forked_child_updates_side_by_side_on_workers_of_its_own(two_threads):
     assert out.get(timeout=5) == (True, [0, 1, 2, 3])
 
 
+class SparseMomentum(Normalized):
+    """Momentum on the entries a sparse gradient holds, its buffer created by the rule on the first step."""
+
+    sparse_gradients = "support"
+    supports_complex = True
+
+    @staticmethod
+    def rule(p, g, state, h):
+        buf = g if "buf" not in state else 0.9 * state["buf"] + g
+        return p - h.lr * buf, {"buf": buf}
+
+
+def embedding_grads(shape, dtype, gen, steps):
+    """Sparse gradients of an embedding table: some rows looked up, some twice, one step with none."""
+    rows, cols = shape
+    out = []
+    for step in range(steps):
+        looked_up = torch.randint(rows, (0 if step == 1 else rows // 3,), generator=gen)
+        values = torch.randn(len(looked_up), cols, generator=gen, dtype=dtype.to_real())
+        if dtype.is_complex:
+            values = torch.complex(values, values.flip(0))
+        out.append(torch.sparse_coo_tensor(looked_up[None], values, shape, check_invariants=True))
+    return out
+
+
+SPARSE = [(optim.SparseAdam, {}), (optim.Adagrad, {"lr": 0.1}), (optim.Adagrad, {"lr": 0.1, "eps": 0.0}),
+          (SparseMomentum, {})]  # fmt: skip
+
+
+DTYPES = (torch.float32, torch.float64, torch.complex64)
+
+
+@pytest.mark.parametrize(("cls", "options", "dtype"), [
+    (cls, options, dtype) for cls, options in SPARSE for dtype in DTYPES
+    if cls is not optim.SparseAdam or not dtype.is_complex  # real parameters only, as torch's
+], ids=str)  # fmt: skip
+def test_sparse_gradients_are_updated_in_one_kernel_call_and_step_as_the_loop(cls, options, dtype,
+                                                                              monkeypatch):  # fmt: skip
+    calls = []
+    for method, label in (("run", "gathered"), ("run_rows", "rows")):
+        spied = getattr(C_BACKEND, method)
+        monkeypatch.setattr(C_BACKEND, method, lambda b, run=spied, label=label: calls.append((label, len(b)))
+                            or run(b))  # fmt: skip
+    shapes = [(30, 7), (12, 5), (30, 7), (6, 4)]
+    results = []
+    for path in ("default", "loop"):
+        if path == "loop":
+            monkeypatch.setenv("DESCEND_BACKEND", "loop")
+        gen = torch.Generator().manual_seed(0)
+        params = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in shapes]
+        grads = [embedding_grads(s, dtype, gen, 4) for s in shapes[:3]]
+        # a gradient sparse in both dimensions (not an embedding's rows): its entries are gathered
+        some = [torch.randn(6, 4, generator=gen, dtype=dtype) * (torch.rand(6, 4, generator=gen) < 0.3)
+                for _ in range(4)]  # fmt: skip
+        grads.append([g.to_sparse() for g in some])
+        opt = cls(params, **options)
+        for step in range(4):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g[step]
+            opt.step()
+        results.append((params, opt))
+    # every step, the embeddings' rows in one kernel call, in place (none at step 1), and the entries of the
+    # other gathered for one more; on the first step of a rule that creates state, all of them gathered
+    expected = [c for r in (3, 0, 3, 3) for c in (("rows", r + 1), ("gathered", 1))]
+    if cls is SparseMomentum:
+        expected[1] = ("gathered", 4)
+    assert calls == expected
+    (ours, opt), (loop_params, loop_opt) = results
+    for a, b in zip(ours, loop_params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    for a, b in zip(ours, loop_params, strict=True):
+        for key, value in loop_opt.state[b].items():
+            torch.testing.assert_close(opt.state[a][key], value, rtol=1e-6, atol=1e-7)
+    reached = {int(r) for g in grads[0] for r in g.coalesce().indices()[0]}
+    never = [r for r in range(30) if r not in reached]
+    if cls is SparseMomentum:  # created state is zero where the gradient never reached
+        assert never and not opt.state[ours[0]]["buf"][never].any()
+
+
 def test_a_rule_that_reads_a_number_out_of_a_tensor_runs_per_tensor_and_writes_nothing_twice():
     class Clipped(Normalized):
         @staticmethod

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from descend import search
 from descend.optim.engine.loop import real
@@ -17,6 +18,12 @@ LINE_SEARCHES = (None, "strong_wolfe")
 
 def _number(loss: Any) -> float:
     return float(loss.detach() if isinstance(loss, Tensor) else loss)
+
+
+def _max_abs(v: Tensor) -> Tensor:
+    """max |v| = max(max v, -min v): one pass, without a vector |v| (a new vector costs a pass more)."""
+    low, high = torch.aminmax(v)
+    return torch.maximum(high, low.neg())
 
 
 class _Loss(torch.autograd.Function):
@@ -125,31 +132,30 @@ class LBFGS(torch.optim.Optimizer):
     # ---- the parameters as one flat vector --------------------------------------------------------------
 
     def _flat_grad(self) -> Tensor:
+        """The gradients as one new vector (never a view of one: the closure may zero them in place)."""
+        grads = [p.grad for p in self._params]
+        # the common case in one call, which copies (it views a single tensor: that one goes to cat)
+        if len(grads) > 1 and all(g is not None and not g.is_sparse and not g.is_complex() for g in grads):
+            return _flatten_dense_tensors(grads)
         pieces = []
-        for p in self._params:
-            g = p.grad
+        for p, g in zip(self._params, grads, strict=True):
             if g is None:
                 pieces.append(real(p).new_zeros(real(p).numel()))
             else:
                 pieces.append(real(g.to_dense() if g.is_sparse else g).reshape(-1))
         return torch.cat(pieces)
 
-    def _views(self) -> list[tuple[Tensor, slice]]:
-        out, start = [], 0
-        for p in self._params:
-            r = real(p)
-            out.append((r, slice(start, start + r.numel())))
-            start += r.numel()
-        return out
+    def _pieces(self, z: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """The parameters (their real views) and the pieces of the flat vector ``z`` shaped like them."""
+        reals = [real(p) for p in self._params]
+        return reals, _unflatten_dense_tensors(z, reals)
 
     def _move(self, t: float, d: Tensor) -> None:
         """x ← x + t·d."""
-        for r, where in self._views():
-            r.add_(d[where].view_as(r), alpha=t)
+        torch._foreach_add_(*self._pieces(d), alpha=t)
 
     def _set_flat(self, z: Tensor) -> None:
-        for r, where in self._views():
-            r.copy_(z[where].view_as(r))
+        torch._foreach_copy_(*self._pieces(z))
 
     def _flat(self) -> Tensor:
         return torch.cat([real(p).detach().reshape(-1) for p in self._params])
@@ -180,7 +186,7 @@ class LBFGS(torch.optim.Optimizer):
         for i in reversed(range(len(ys_))):
             al[i] = ss[i].dot(q) * ro[i]
             q.add_(ys_[i], alpha=-al[i])
-        r = torch.mul(q, state["H_diag"])
+        r = q.mul_(state["H_diag"])
         for i in range(len(ys_)):
             beta = ys_[i].dot(r) * ro[i]
             r.add_(ss[i], alpha=al[i] - beta)
@@ -222,7 +228,7 @@ class LBFGS(torch.optim.Optimizer):
         evals = 1
         state["func_evals"] += 1
         g = self._flat_grad()
-        if g.abs().max() <= tol_grad:
+        if _max_abs(g) <= tol_grad:
             return first_loss
         n_iter = 0
         while n_iter < max_iter:
@@ -245,19 +251,20 @@ class LBFGS(torch.optim.Optimizer):
             if searching:
                 loss, g, t, used = self._wolfe(closure, loss, g, float(t), d, max_eval - evals)
                 self._move(t, d)
-                done = bool(g.abs().max() <= tol_grad)
+                done = bool(_max_abs(g) <= tol_grad)
             else:
                 self._move(t, d)
                 used, done = 0, False
                 if n_iter != max_iter:  # the last iteration's loss is the next step's first evaluation
                     loss = _number(closure())
                     g = self._flat_grad()
-                    used, done = 1, bool(g.abs().max() <= tol_grad)
+                    used, done = 1, bool(_max_abs(g) <= tol_grad)
             state["t"] = t
             evals += used
             state["func_evals"] += used
             if n_iter == max_iter or evals >= max_eval or done:
                 break
-            if d.mul(t).abs().max() <= tol_change or abs(loss - prev_loss) < tol_change:
+            # max |t·d| as t·max |d| (t >= 0): rounding is monotonic, so the same number, without a new vector
+            if _max_abs(d) * t <= tol_change or abs(loss - prev_loss) < tol_change:
                 break
         return first_loss

@@ -3,8 +3,9 @@
 A state dict loaded from another model, or a parameter reshaped through ``p.data = ...``, leaves state
 whose shape is not its parameter's. Eager torch then fails half-way through a step, or broadcasts without a
 word; a compiled kernel would read and write past the end of memory. The engine checks every tensor of a
-group before it updates any of them, so a mismatch is a ``RuntimeError`` naming the sizes and the step
-leaves the parameters, the state and the step counters as they were.
+group before it updates any of them, so a mismatch is a ``RuntimeError`` naming the sizes (a sparse
+gradient's index out of its bounds an ``IndexError``) and the step leaves the parameters, the state and the
+step counters as they were.
 
 Most state is element-wise: shaped like its parameter. An algorithm declares the rest
 (:meth:`descend.optim.Optimizer.state_shape`: Adafactor's row and column factors) and its per-parameter
@@ -24,6 +25,21 @@ from torch import Tensor
 def _where(group: dict[str, Any], p: Tensor, index: int) -> str:
     position = next((i for i, q in enumerate(group["params"]) if q is p), None)
     return f"parameter {position} of parameter group {index}"
+
+
+def _in_bounds(g: Tensor, what: Callable[[], str]) -> None:
+    """A sparse tensor's indices within its shape: torch checks them only when asked (its invariant checks),
+    and the update writes where they point."""
+    indices = g._indices()
+    low, high = indices.amin(dim=1), indices.amax(dim=1)
+    sizes = torch.tensor(g.shape[: g.sparse_dim()], device=indices.device)
+    bad = ((low < 0) | (high >= sizes)).nonzero()
+    if len(bad):
+        d = int(bad[0, 0])
+        index = int(low[d]) if low[d] < 0 else int(high[d])
+        raise IndexError(
+            f"{what()} holds index {index} in dimension {d}, of size {g.shape[d]}; nothing was updated"
+        )
 
 
 def _same_place(t: Tensor, p: Tensor, what: Callable[[], str], shape: tuple, hint: str = "") -> None:
@@ -48,6 +64,8 @@ def fits(
     one-element tensors. ``owner`` is the optimizer's name and ``index`` the group's, for the message.
     """
     _same_place(g, p, lambda: f"{owner}: the gradient of {_where(group, p, index)}", p.shape)
+    if g.is_sparse and g._nnz():
+        _in_bounds(g, lambda: f"{owner}: the sparse gradient of {_where(group, p, index)}")
     for k in keys:
         t = state[k]
         what = lambda k=k: f"{owner}: state {k!r} of {_where(group, p, index)}"  # noqa: E731

@@ -21,7 +21,8 @@ A rule that is not element-wise (it takes a matrix product, a mean over rows, ..
 that computes them, the C kernel) or whose state is not shaped like its parameter runs per tensor whatever
 was asked (``fused=True`` is then an error): stacked (:data:`~.loop.STACKED`: small
 tensors of one shape in one mapped call), or the plain loop with ``foreach=False``, ``differentiable=True``
-or ``DESCEND_BACKEND=loop``. Sparse gradients take the loop too.
+or ``DESCEND_BACKEND=loop``. Sparse gradients update the entries they hold: on the default path gathered
+into one batch for the element-wise backend (:class:`~.loop.Gathered`), on any path asked for by the loop.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from descend.optim.engine.backend import Backend, Batch, CompileError, OnDevice
 from descend.optim.engine.c import C_BACKEND
 from descend.optim.engine.c.kernel import REAL
 from descend.optim.engine.foreach import FOREACH
-from descend.optim.engine.loop import LOOP, STACKED
+from descend.optim.engine.loop import LOOP, STACKED, Gathered
 from descend.optim.engine.triton import TRITON
 from descend.optim.rule import Rule, Scalars
 
@@ -144,6 +145,15 @@ def _per_tensor(group: dict[str, Any]) -> Backend:
     return STACKED
 
 
+def _sparse(opt: Any, group: dict[str, Any], device: torch.device, dtype: torch.dtype) -> Backend:
+    """The backend of sparse gradients: the default path's element-wise backend on the gathered entries
+    (:class:`~.loop.Gathered`), the loop wherever a path was asked for (it is torch's single-tensor one)."""
+    if group.get("differentiable") or group.get("foreach") is not None or group.get("fused") or forced():
+        return LOOP
+    inner = opt._backend(group, device, dtype)
+    return LOOP if inner in (LOOP, STACKED) else Gathered(inner)
+
+
 def _run(opt: Any, group: dict[str, Any], backend: Backend, batch: Batch) -> Backend:
     """Run ``batch`` on ``backend`` (the loop for a rule that is not element-wise); the backend that ran."""
     if backend not in (LOOP, STACKED) and batch.on_device is None:
@@ -194,7 +204,7 @@ def step_group(
         if shape is not None:  # Adafactor: a vector's full second moment, but a matrix's factors
             shaped[key] = shaped.get(key, True) and all(tuple(shape(k, p)) == p.shape for k in keys)
     chosen = {
-        key: LOOP if key[3]
+        key: _sparse(opt, group, *key[:2]) if key[3]
         else opt._backend(group, *key[:2]) if shaped.get(key, True)
         else _per_tensor(group)
         for key in buckets

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine import threads
-from descend.optim.engine.backend import Batch
+from descend.optim.engine.backend import Backend, Batch, CompileError
 from descend.optim.rule import Rule
 
 
@@ -83,6 +83,74 @@ def _on_support(batch: Batch, i: int, param: Tensor, grad: Tensor, state: dict) 
 
 
 LOOP = Loop()
+
+
+def _gather(t: Tensor, where: tuple[Tensor, ...]) -> Tensor:
+    """``t[where]``; rows by ``index_select`` where the gradient is sparse in the first dimension only (an
+    embedding's), which is faster."""
+    return t.index_select(0, where[0]) if len(where) == 1 else t[where]
+
+
+class Gathered:
+    """Sparse gradients through an element-wise backend: the entries where each gradient has values are
+    updated by ``inner`` for all tensors in one call, what :data:`LOOP` does one tensor and one operation at a
+    time. A backend with ``run_rows`` (the C kernel) updates the rows of an embedding's gradient where they
+    lie; otherwise they are gathered (parameter, gradient values, state) into dense tensors, updated as one
+    batch and written back."""
+
+    name = "gathered"
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    def run(self, batch: Batch) -> None:
+        grads = [g.coalesce() for g in batch.grads]
+        empty = [i for i, g in enumerate(grads) if g._nnz() == 0]  # the loop creates the rule's state, if any
+        todo = [i for i, g in enumerate(grads) if g._nnz() != 0]
+        inner: Backend | None = self.inner
+        in_place = getattr(inner, "run_rows", None)
+        try:
+            if in_place is not None and todo:  # the backend updates the rows where they are
+                part = batch.part(todo)
+                part.grads = [grads[i] for i in todo]
+                todo = [todo[j] for j in in_place(part)]
+        except CompileError as e:
+            self.inner.disable(str(e))  # type: ignore[attr-defined]  # a backend that compiles has one
+            inner = None
+        rows = []
+        for i in todo:
+            param, grad, state = batch.params[i], grads[i], batch.states[i]
+            where = tuple(grad.indices())
+            old = {k: _gather(state[k], where) for k in batch.keys}
+            rows.append((i, where, _gather(param, where), grad.values().contiguous(), old))
+        states = [{k: real(v) for k, v in old.items()} for *_, old in rows]
+        created: dict[int, dict[str, Tensor]] = {}
+
+        def keep(j: int, key: str, t: Tensor) -> None:  # state the rule creates: for the rows, then whole
+            states[j][key] = created.setdefault(j, {})[key] = t
+
+        gathered = Batch(
+            batch.rule, batch.h, batch.keys, batch.maximize, batch.device, batch.dtype,
+            [real(p) for _, _, p, _, _ in rows], [real(g) for _, _, _, g, _ in rows], states, keep,
+        )  # fmt: skip
+        try:
+            left = inner.run(gathered) if rows and inner is not None else gathered
+        except CompileError as e:
+            self.inner.disable(str(e))  # type: ignore[attr-defined]
+            left = gathered
+        if left is not None and rows:
+            LOOP.run(left)
+        for j, (i, where, p, _, old) in enumerate(rows):
+            param, state = batch.params[i], batch.states[i]
+            param.index_put_(where, p)
+            for k, v in old.items():
+                state[k].index_put_(where, v)
+            for k, v in created.get(j, {}).items():  # zero where the gradient never reached
+                batch.keep(i, k, real(torch.zeros_like(param, memory_format=torch.contiguous_format)))
+                state[k].index_put_(where, torch.view_as_complex(v) if param.is_complex() else v)
+        if empty:
+            LOOP.run(batch.part(empty))
+
 
 #: Tensors up to this many elements are stacked: above it the per-tensor overhead is small next to the
 #: arithmetic, and a stack would copy a large tensor twice more.

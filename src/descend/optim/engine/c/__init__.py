@@ -23,7 +23,7 @@ import torch
 from descend.optim.engine.backend import Batch, CompileError
 from descend.optim.engine.c import build
 from descend.optim.engine.c.codegen import TYPES
-from descend.optim.engine.c.kernel import addresses, kernel_for
+from descend.optim.engine.c.kernel import CHUNK, Walk, addresses, kernel_for
 from descend.optim.engine.c.plan import FusedPlan
 from descend.optim.engine.loop import real
 from descend.optim.rule import scalar_dtype
@@ -76,6 +76,37 @@ class C:
             # the kernel wrote through pointers: tell autograd, as an in-place op would
             torch.autograd.graph.increment_version(written)
         return batch.part(rest) if rest else None
+
+    def run_rows(self, batch: Batch) -> list[int]:
+        """Update, in place, the rows that coalesced sparse gradients hold (sparse in the first dimension,
+        an embedding's): each row of the parameter and its state is one entry of the address table, next
+        to its row of the gradient's values, so nothing is gathered or copied back. The indices of the
+        tensors it cannot take (other layouts, rows out of range, state the rule creates) are returned."""
+        k = kernel_for(batch.rule, batch.h, batch.keys, batch.dtype, batch.maximize, scalar_dtype())
+        if k.new_keys:
+            return list(range(len(batch)))
+        columns, widths, written, rest = [], [], [], []
+        for i, (p, g, state) in enumerate(zip(batch.params, batch.grads, batch.states, strict=True)):
+            values, rows = g.values(), g.indices()[0]
+            walked = [real(p), real(values), *[real(state[key]) for key in batch.keys]]
+            ptrs = addresses(walked, batch.dtype) if g.sparse_dim() == 1 and len(rows) else None
+            width = walked[0][0].numel() if p.dim() else 0
+            low, high = torch.aminmax(rows) if len(rows) else (rows, rows)
+            if (ptrs is None or values.shape[1:] != p.shape[1:] or not 0 < width <= CHUNK
+                    or int(low) < 0 or int(high) >= p.shape[0]):  # fmt: skip
+                rest.append(i)
+                continue
+            step = width * walked[0].element_size()
+            at = rows * step
+            columns.append(torch.stack([ptrs[0] + at, ptrs[1] + torch.arange(len(rows)) * step,
+                                        *[a + at for a in ptrs[2:]]], dim=1))  # fmt: skip
+            widths.append(torch.full((len(rows),), width, dtype=torch.int64))
+            written.append(p)
+            written.extend(state[key] for key in k.written)
+        if columns:
+            k.run(Walk.of_rows(torch.cat(widths)), torch.cat(columns).reshape(-1), batch.h)
+            torch.autograd.graph.increment_version(written)
+        return rest
 
     def plan(self, opt: object, group: dict, batch: Batch) -> FusedPlan | None:
         return FusedPlan.make(opt, group, batch)

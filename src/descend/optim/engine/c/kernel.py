@@ -67,14 +67,16 @@ class Kernel:
         """
         return self.run(walk(tuple(sizes)), table, h, counters, expected)
 
-    def run(self, walk: Walk, table: array.array, h: Scalars, counters: array.array | None = None,
+    def run(self, walk: Walk, table: array.array | Tensor, h: Scalars, counters: array.array | None = None,
             expected: float = 0.0) -> bool:  # fmt: skip
-        """:meth:`__call__` over the chunks of a prepared :class:`Walk` (a remembered step keeps one)."""
+        """:meth:`__call__` over the chunks of a prepared :class:`Walk` (a remembered step keeps one);
+        ``table`` may be an int64 tensor."""
         scalars = array.array("d", [float(getattr(h, k)) for k in self.scalar_names] or [0.0])
         threads = torch.get_num_threads() if walk.parallel else 1
         n_counters = len(counters) if counters is not None else 0
         status = self.fn(
-            *walk.chunks, table.buffer_info()[0], scalars.buffer_info()[0], threads, n_counters,
+            *walk.chunks, table.data_ptr() if isinstance(table, Tensor) else table.buffer_info()[0],
+            scalars.buffer_info()[0], threads, n_counters,
             (counters or _NO_COUNTERS).buffer_info()[0], expected,
         )  # fmt: skip
         if status == 2:
@@ -86,10 +88,16 @@ class Walk:
     """The chunks of tensors of given sizes, as the kernel's first four arguments, and whether they are
     enough elements to share among threads."""
 
-    def __init__(self, sizes: tuple[int, ...]) -> None:
-        self._columns = tensors, starts, lengths = chunks(sizes)  # kept: the kernel reads their memory
+    def __init__(self, sizes: tuple[int, ...], columns: tuple[Tensor, Tensor, Tensor] | None = None) -> None:
+        self._columns = tensors, starts, lengths = columns or chunks(sizes)  # kept: the kernel reads them
         self.chunks = (len(tensors), tensors.data_ptr(), starts.data_ptr(), lengths.data_ptr())
         self.parallel = sum(sizes) >= PARALLEL_MIN_NUMEL
+
+    @classmethod
+    def of_rows(cls, widths: Tensor) -> Walk:
+        """Entries of ``widths[t] <= CHUNK`` elements each (rows of tables), each one chunk."""
+        n = len(widths)
+        return cls((int(widths.sum()),), (torch.arange(n), torch.zeros(n, dtype=torch.int64), widths))
 
 
 @functools.lru_cache(maxsize=64)
