@@ -384,10 +384,52 @@ def test_work_moves_to_the_workers_only_where_they_would_see_what_the_caller_see
             assert not threads.spread(done.append, [3, 4])
         with torch.profiler.profile():
             assert not threads.spread(done.append, [3, 4])
+        torch.func.vmap(lambda x: done.append(threads.spread(done.append, [3, 4])) or x)(torch.zeros(2))
+        assert done[3:] == [False]  # inside vmap: nothing handed over
+        del done[3:]
         assert not threads.spread(done.append, [3])  # one tensor: nothing to share
+        torch.set_num_threads(3)
+        assert not threads.spread(done.append, [3, 4])  # fewer tensors than threads
         torch.set_num_threads(1)
         assert not threads.spread(done.append, [3, 4])
     assert sorted(done) == [0, 1, 2]
+
+
+def test_a_tensor_subclass_is_updated_in_turn(two_threads, monkeypatch):
+    """A DTensor's operations talk to the other processes in order: never from several threads."""
+    where = []
+    monkeypatch.setattr(loop.Loop, "one", staticmethod(lambda b, i, one=loop.Loop.one: (
+        where.append(threading.current_thread().name) or one(b, i))))  # fmt: skip
+
+    class Marked(torch.Tensor):
+        pass
+
+    params = [torch.nn.Parameter(torch.randn(300, 300).as_subclass(Marked)) for _ in range(3)]
+    for p in params:
+        p.grad = torch.randn(300, 300)
+    optim.Muon(params).step()
+    assert where == ["MainThread"] * 3
+
+
+def test_an_interrupt_while_waiting_starts_no_other_update(two_threads, monkeypatch):
+    started, real_wait = [], threads.wait
+
+    def interrupted(tasks):
+        monkeypatch.setattr(threads, "wait", real_wait)
+        while len(started) < 2:
+            time.sleep(0.001)
+        raise KeyboardInterrupt
+
+    def work(i):
+        started.append(i)
+        time.sleep(0.02)
+
+    monkeypatch.setattr(threads, "wait", interrupted)
+    with torch.no_grad(), pytest.raises(KeyboardInterrupt):
+        threads.spread(work, range(20))
+    count = len(started)
+    time.sleep(0.1)
+    assert 2 <= count < 20 and len(started) == count  # the started ones finished before; none after
 
 
 def test_a_failure_on_a_worker_is_raised_after_every_started_update_finished(two_threads):
@@ -502,6 +544,24 @@ def test_sparse_gradients_are_updated_in_one_kernel_call_and_step_as_the_loop(cl
     never = [r for r in range(30) if r not in reached]
     if cls is SparseMomentum:  # created state is zero where the gradient never reached
         assert never and not opt.state[ours[0]]["buf"][never].any()
+
+
+def test_rows_a_gradient_holds_twice_are_never_updated_in_place_by_two_threads(monkeypatch):
+    in_place = []
+    monkeypatch.setattr(C_BACKEND, "run_rows", lambda b, run=C_BACKEND.run_rows: in_place.append(run(b)) or
+                        in_place[-1])  # fmt: skip
+    results = []
+    for path in ("default", "loop"):
+        if path == "loop":
+            monkeypatch.setenv("DESCEND_BACKEND", "loop")
+        p = torch.zeros(6, 3, requires_grad=True)
+        # marked coalesced, so coalesce() keeps row 1 twice (torch does not check the mark)
+        rows = torch.tensor([[1, 1, 4]])
+        p.grad = torch.sparse_coo_tensor(rows, torch.ones(3, 3), (6, 3), is_coalesced=True)
+        optim.Adagrad([p], lr=0.5).step()
+        results.append(p.detach())
+    assert in_place == [[0]]  # handed back: gathered and written as the loop writes
+    assert torch.equal(*results)
 
 
 def test_a_rule_that_reads_a_number_out_of_a_tensor_runs_per_tensor_and_writes_nothing_twice():

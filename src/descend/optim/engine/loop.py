@@ -175,7 +175,8 @@ class Stacked(Loop):
         stacks: dict[tuple, list[int]] = {}
         alone, large = [], []
         for i, (p, g) in enumerate(zip(batch.params, batch.grads, strict=True)):
-            if p.numel() > STACK_NUMEL and not g.is_sparse and p.device.type == "cpu":
+            if (p.numel() > STACK_NUMEL and p.device.type == "cpu" and not g.is_sparse and threads.plain(p)
+                    and threads.plain(g)):  # fmt: skip
                 large.append(i)
             elif g.is_sparse or p.numel() > STACK_NUMEL or p.numel() == 0 or batch.rule in self.unmappable:
                 alone.append(i)

@@ -13,8 +13,10 @@ the step does), and nothing the calling thread would see that a worker would not
 autocast, a torch function or dispatch mode, the profiler, a compiler tracing the step). Only torch's
 OpenMP builds set threads per thread; elsewhere the tensors are updated in turn.
 
-The result does not depend on where a tensor was updated: the same operations on the same tensor, whose
-matrix products and reductions torch splits over rows, not over the sums.
+The same operations run on the same tensor wherever it is updated. Where torch splits a reduction's sum
+between threads (a mean over 32,768 numbers or more), one thread can round it differently than several,
+as it can whenever torch's thread count changes; Muon's and Adafactor's updates of the matrices in the tests
+come out the same bit for bit.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import torch
+from torch import Tensor
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 _pools: dict[int, tuple[ThreadPoolExecutor, int] | None] = {}
@@ -67,6 +70,12 @@ def workers() -> tuple[ThreadPoolExecutor, int] | None:
     return _pools[n]
 
 
+def plain(t: Tensor) -> bool:
+    """A plain tensor: not a subclass (a DTensor's operations talk to other processes, in an order that
+    threads would mix up)."""
+    return type(t) in (Tensor, torch.nn.Parameter)
+
+
 def side_by_side() -> bool:
     """Whether work of the calling thread may run on :func:`workers` and come out the same."""
     return not (
@@ -75,6 +84,7 @@ def side_by_side() -> bool:
         or torch.is_autocast_enabled("cpu")
         or torch._C._is_torch_function_mode_enabled()
         or _get_current_dispatch_mode() is not None
+        or torch._C._functorch.maybe_current_level() is not None  # inside vmap or grad
         or torch._C._autograd._profiler_enabled()
         or torch.compiler.is_compiling()
     )
@@ -82,13 +92,15 @@ def side_by_side() -> bool:
 
 def spread(work: Callable[[int], None], indices: Sequence[int]) -> bool:
     """``work(i)`` for every ``i`` of ``indices`` on the workers, each taking the next one left; False
-    (nothing done) where the calling thread cannot hand work over (:func:`side_by_side`, :func:`workers`).
+    (nothing done) where the calling thread cannot hand work over (:func:`side_by_side`, :func:`workers`)
+    or there are fewer indices than workers (some cores would idle where each tensor could have them all).
 
-    After an error no index is started; the error of the first index that failed is raised once every
-    started one has finished, so nothing is written after this returns.
+    After an error, or an interrupt of the waiting caller, no index is started; the error of the first
+    index that failed (or the interrupt) is raised once every started one has finished, so nothing is
+    written after this returns.
     """
     found = workers() if len(indices) > 1 and side_by_side() else None
-    if found is None:
+    if found is None or len(indices) < found[1]:
         return False
     pool, n = found
     left = iter(indices)
@@ -108,12 +120,25 @@ def spread(work: Callable[[int], None], indices: Sequence[int]) -> bool:
                     with lock:
                         failed[i] = e
 
-    for task in [pool.submit(drain) for _ in range(min(n, len(indices)))]:
-        task.result()
+    tasks = [pool.submit(drain) for _ in range(n)]
+    try:
+        wait(tasks)
+    except BaseException as e:  # KeyboardInterrupt: let the started updates finish, start no other
+        with lock:
+            failed[-1] = e
+        wait(tasks)
+        raise
     if failed:
         raise failed[min(failed)]
     return True
 
 
-# A forked child has none of the parent's threads: its pools start afresh.
-os.register_at_fork(after_in_child=_pools.clear)
+def _forked() -> None:
+    """A forked child has none of the parent's threads: its pools start afresh, and so does the lock
+    (which a fork in the middle of :func:`workers` would leave held)."""
+    global _lock
+    _pools.clear()
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)

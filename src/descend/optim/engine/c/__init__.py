@@ -89,11 +89,9 @@ class C:
         for i, (p, g, state) in enumerate(zip(batch.params, batch.grads, batch.states, strict=True)):
             values, rows = g.values(), g.indices()[0]
             walked = [real(p), real(values), *[real(state[key]) for key in batch.keys]]
-            ptrs = addresses(walked, batch.dtype) if g.sparse_dim() == 1 and len(rows) else None
+            ptrs = addresses(walked, batch.dtype) if g.sparse_dim() == 1 else None
             width = walked[0][0].numel() if p.dim() else 0
-            low, high = torch.aminmax(rows) if len(rows) else (rows, rows)
-            if (ptrs is None or values.shape[1:] != p.shape[1:] or not 0 < width <= CHUNK
-                    or int(low) < 0 or int(high) >= p.shape[0]):  # fmt: skip
+            if ptrs is None or not _rows_fit(p, values, rows, width):
                 rest.append(i)
                 continue
             step = width * walked[0].element_size()
@@ -110,6 +108,16 @@ class C:
 
     def plan(self, opt: object, group: dict, batch: Batch) -> FusedPlan | None:
         return FusedPlan.make(opt, group, batch)
+
+
+def _rows_fit(p: torch.Tensor, values: torch.Tensor, rows: torch.Tensor, width: int) -> bool:
+    """Whether the kernel may walk these rows of ``p``: values shaped like them, each a width it walks as one
+    chunk, every row within ``p`` and each once (a tensor marked coalesced may hold one twice, and two
+    threads would then race on it)."""
+    if not len(rows) or values.shape[1:] != p.shape[1:] or not 0 < width <= CHUNK:
+        return False
+    low, high = torch.aminmax(rows)
+    return int(low) >= 0 and int(high) < p.shape[0] and bool((rows[1:] > rows[:-1]).all())
 
 
 C_BACKEND = C()
