@@ -554,14 +554,17 @@ def test_rows_a_gradient_holds_twice_are_never_updated_in_place_by_two_threads(m
     for path in ("default", "loop"):
         if path == "loop":
             monkeypatch.setenv("DESCEND_BACKEND", "loop")
-        p = torch.zeros(6, 3, requires_grad=True)
+        params = [torch.zeros(6, 3, requires_grad=True) for _ in range(3)]
+        params[0].grad = torch.sparse_coo_tensor(torch.tensor([[0, 2]]), torch.ones(2, 3), (6, 3))
         # marked coalesced, so coalesce() keeps row 1 twice (torch does not check the mark)
         rows = torch.tensor([[1, 1, 4]])
-        p.grad = torch.sparse_coo_tensor(rows, torch.ones(3, 3), (6, 3), is_coalesced=True)
-        optim.Adagrad([p], lr=0.5).step()
-        results.append(p.detach())
-    assert in_place == [[0]]  # handed back: gathered and written as the loop writes
-    assert torch.equal(*results)
+        params[1].grad = torch.sparse_coo_tensor(rows, torch.ones(3, 3), (6, 3), is_coalesced=True)
+        params[2].grad = torch.sparse_coo_tensor(torch.tensor([[5, 3]]), torch.arange(6.0).view(2, 3), (6, 3))
+        optim.Adagrad(params, lr=0.5).step()
+        results.append(params)
+    assert in_place == [[1]]  # handed back: gathered and written as the loop writes; the others in place
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
 
 
 def test_a_rule_that_reads_a_number_out_of_a_tensor_runs_per_tensor_and_writes_nothing_twice():

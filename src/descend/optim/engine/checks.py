@@ -30,16 +30,13 @@ def _where(group: dict[str, Any], p: Tensor, index: int) -> str:
 def _in_bounds(g: Tensor, what: Callable[[], str]) -> None:
     """A sparse tensor's indices within its shape: torch checks them only when asked (its invariant checks),
     and the update writes where they point."""
-    indices = g._indices()
-    low, high = indices.amin(dim=1), indices.amax(dim=1)
-    sizes = torch.tensor(g.shape[: g.sparse_dim()], device=indices.device)
-    bad = ((low < 0) | (high >= sizes)).nonzero()
-    if len(bad):
-        d = int(bad[0, 0])
-        index = int(low[d]) if low[d] < 0 else int(high[d])
-        raise IndexError(
-            f"{what()} holds index {index} in dimension {d}, of size {g.shape[d]}; nothing was updated"
-        )
+    low, high = (bound.tolist() for bound in torch.aminmax(g._indices(), dim=1))
+    for d, (lo, hi) in enumerate(zip(low, high, strict=True)):
+        if lo < 0 or hi >= g.shape[d]:
+            raise IndexError(
+                f"{what()} holds index {lo if lo < 0 else hi} in dimension {d}, of size {g.shape[d]}; "
+                "nothing was updated"
+            )
 
 
 def _same_place(t: Tensor, p: Tensor, what: Callable[[], str], shape: tuple, hint: str = "") -> None:

@@ -2,12 +2,13 @@
 
 This is the ground truth every other backend is tested against, and the one path that serves
 ``differentiable=True`` (run under autograd, the in-place copies back into the parameter and the state are
-recorded, so gradients flow through the step) and sparse gradients.
+recorded, so gradients flow through the step).
 
 A sparse gradient updates only the entries it holds: the rule runs on those entries of the parameter and
 its state, gathered, and the results are written back to the same places (torch's sparse Adagrad and
 SparseAdam do the same; where the gradient is zero nothing moves, even where the rule would divide zero by
-zero).
+zero). The default path does this for all tensors at once through an element-wise backend
+(:class:`Gathered`); its kernel computes in float32 for bfloat16 and float16, as on dense tensors.
 
 :data:`STACKED` is the same rule over many small tensors at once, for rules that are not element-wise
 (norms, matrix products: Adafactor, LAMB, Muon), which no kernel fuses: tensors of one shape are stacked and

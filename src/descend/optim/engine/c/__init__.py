@@ -81,28 +81,30 @@ class C:
         """Update, in place, the rows that coalesced sparse gradients hold (sparse in the first dimension,
         an embedding's): each row of the parameter and its state is one entry of the address table, next
         to its row of the gradient's values, so nothing is gathered or copied back. The indices of the
-        tensors it cannot take (other layouts, rows out of range, state the rule creates) are returned."""
+        tensors it cannot take (other layouts, rows out of range or held twice, state the rule creates) are
+        returned."""
         k = kernel_for(batch.rule, batch.h, batch.keys, batch.dtype, batch.maximize, scalar_dtype())
         if k.new_keys:
             return list(range(len(batch)))
-        columns, widths, written, rest = [], [], [], []
+        taken, rest = [], []
         for i, (p, g, state) in enumerate(zip(batch.params, batch.grads, batch.states, strict=True)):
-            values, rows = g.values(), g.indices()[0]
+            values = g.values()
             walked = [real(p), real(values), *[real(state[key]) for key in batch.keys]]
-            ptrs = addresses(walked, batch.dtype) if g.sparse_dim() == 1 else None
-            width = walked[0][0].numel() if p.dim() else 0
-            if ptrs is None or not _rows_fit(p, values, rows, width):
+            ptrs = addresses(walked, batch.dtype) if g.sparse_dim() == 1 and p.dim() else None
+            width = walked[0][0].numel() if ptrs is not None else 0
+            if ptrs is None or values.shape[1:] != p.shape[1:] or not 0 < width <= CHUNK:
                 rest.append(i)
-                continue
-            step = width * walked[0].element_size()
-            at = rows * step
-            columns.append(torch.stack([ptrs[0] + at, ptrs[1] + torch.arange(len(rows)) * step,
-                                        *[a + at for a in ptrs[2:]]], dim=1))  # fmt: skip
-            widths.append(torch.full((len(rows),), width, dtype=torch.int64))
-            written.append(p)
-            written.extend(state[key] for key in k.written)
-        if columns:
-            k.run(Walk.of_rows(torch.cat(widths)), torch.cat(columns).reshape(-1), batch.h)
+            else:
+                taken.append((i, g.indices()[0], ptrs, width, width * walked[0].element_size()))
+        table, widths, bad = _row_table(taken, [batch.params[i].shape[0] for i, *_ in taken])
+        if bad:  # rows out of range or held twice: those tensors go back, the others are walked
+            rest = sorted(rest + [taken[j][0] for j in bad])
+            taken = [t for j, t in enumerate(taken) if j not in bad]
+            table, widths, _ = _row_table(taken, [batch.params[i].shape[0] for i, *_ in taken])
+        if taken:
+            k.run(Walk.of_rows(widths), table, batch.h)
+            written = [batch.params[i] for i, *_ in taken]
+            written += [batch.states[i][key] for i, *_ in taken for key in k.written]
             torch.autograd.graph.increment_version(written)
         return rest
 
@@ -110,14 +112,25 @@ class C:
         return FusedPlan.make(opt, group, batch)
 
 
-def _rows_fit(p: torch.Tensor, values: torch.Tensor, rows: torch.Tensor, width: int) -> bool:
-    """Whether the kernel may walk these rows of ``p``: values shaped like them, each a width it walks as one
-    chunk, every row within ``p`` and each once (a tensor marked coalesced may hold one twice, and two
-    threads would then race on it)."""
-    if not len(rows) or values.shape[1:] != p.shape[1:] or not 0 < width <= CHUNK:
-        return False
-    low, high = torch.aminmax(rows)
-    return int(low) >= 0 and int(high) < p.shape[0] and bool((rows[1:] > rows[:-1]).all())
+def _row_table(taken: list[tuple], lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor, set[int]]:
+    """The address table and entry widths of the rows of ``taken`` (index, rows, addresses, width, bytes per
+    row) over parameters of ``lengths`` rows, and which of them have a row outside their parameter or twice
+    (a tensor marked coalesced may hold one twice, and two threads would then race on it)."""
+    if not taken:
+        return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), set()
+    rows = torch.cat([t[1] for t in taken])
+    counts = torch.tensor([len(t[1]) for t in taken])
+    whose = torch.repeat_interleave(torch.arange(len(taken)), counts)
+    starts = counts.cumsum(0) - counts
+    fits = (rows >= 0) & (rows < torch.tensor(lengths)[whose])
+    fits[1:] &= (rows[1:] > rows[:-1]) | (whose[1:] != whose[:-1])  # increasing within each tensor
+    bad = set(whose[~fits].tolist()) if not bool(fits.all()) else set()
+    bases = torch.tensor([t[2] for t in taken], dtype=torch.int64)[whose]
+    step = torch.tensor([t[4] for t in taken], dtype=torch.int64)[whose, None]
+    position = torch.arange(len(rows)) - starts[whose]  # the row's place among the gradient's values
+    offsets = torch.stack([rows, position, *[rows] * (bases.shape[1] - 2)], dim=1) * step
+    widths = torch.tensor([t[3] for t in taken], dtype=torch.int64)[whose]
+    return (bases + offsets).reshape(-1), widths, bad
 
 
 C_BACKEND = C()
