@@ -399,7 +399,7 @@ def test_lbfgs_strong_wolfe_state_dicts_load_both_ways(direction):
 @pytest.mark.parametrize("max_eval", [2, 3, 10])
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 @pytest.mark.parametrize("shapes", [[(3, 4)], [(3, 4), (2,), (5,)]], ids=["one", "three"])
-def test_lbfgs_keeps_its_gradient_vector_when_the_closure_zeroes_gradients_in_place(shapes, line_search_fn,
+def test_lbfgs_with_a_closure_that_zeroes_gradients_in_place_takes_torchs_iterates(shapes, line_search_fn,
                                                                                     max_eval):  # fmt: skip
     def run(cls):
         gen = torch.Generator().manual_seed(0)

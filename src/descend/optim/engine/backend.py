@@ -12,6 +12,10 @@ from torch import Tensor
 
 from descend.optim.rule import Rule, Scalars
 
+#: Tensor types whose memory may be walked through its address, or handed to other threads: plain ones,
+#: not subclasses such as DTensor (no single address; its operations talk to other processes in order).
+PLAIN = (Tensor, torch.nn.Parameter)
+
 
 @dataclass
 class OnDevice:

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.engine.backend import PLAIN
+
 _CTYPES = {torch.float32: ctypes.c_float, torch.float64: ctypes.c_double}
-#: Tensor types whose memory may be written through their address: plain ones, not subclasses.
-PLAIN = (Tensor, torch.nn.Parameter)
 
 
 def _plain(c: Tensor) -> bool:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine import threads
-from descend.optim.engine.backend import Backend, Batch, CompileError
+from descend.optim.engine.backend import PLAIN, Backend, Batch, CompileError
 from descend.optim.rule import Rule
 
 
@@ -76,7 +76,14 @@ def _on_support(batch: Batch, i: int, param: Tensor, grad: Tensor, state: dict) 
     new_p, new = batch.rule(p, -values if batch.maximize else values, old, batch.h)
     if param.is_complex():
         new_p, new = torch.view_as_complex(new_p), {k: torch.view_as_complex(v) for k, v in new.items()}
-    param.index_put_(where, new_p)
+    _write_back(batch, i, where, new_p, new)
+
+
+def _write_back(batch: Batch, i: int, where: tuple[Tensor, ...], p: Tensor, new: dict[str, Tensor]) -> None:
+    """The entries ``where`` of ``params[i]`` and of its state from ``p`` and ``new`` (of the parameter's own
+    dtype, complex or real)."""
+    param, state = batch.params[i], batch.states[i]
+    param.index_put_(where, p)
     for k, v in new.items():
         if k not in state:  # state the rule creates is zero where the gradient never reached
             batch.keep(i, k, real(torch.zeros_like(param, memory_format=torch.contiguous_format)))
@@ -142,13 +149,10 @@ class Gathered:
         if left is not None and rows:
             LOOP.run(left)
         for j, (i, where, p, _, old) in enumerate(rows):
-            param, state = batch.params[i], batch.states[i]
-            param.index_put_(where, p)
-            for k, v in old.items():
-                state[k].index_put_(where, v)
-            for k, v in created.get(j, {}).items():  # zero where the gradient never reached
-                batch.keep(i, k, real(torch.zeros_like(param, memory_format=torch.contiguous_format)))
-                state[k].index_put_(where, torch.view_as_complex(v) if param.is_complex() else v)
+            made = created.get(j, {})
+            if p.is_complex():
+                made = {k: torch.view_as_complex(v) for k, v in made.items()}
+            _write_back(batch, i, where, p, old | made)
         if empty:
             LOOP.run(batch.part(empty))
 
@@ -176,8 +180,8 @@ class Stacked(Loop):
         stacks: dict[tuple, list[int]] = {}
         alone, large = [], []
         for i, (p, g) in enumerate(zip(batch.params, batch.grads, strict=True)):
-            if (p.numel() > STACK_NUMEL and p.device.type == "cpu" and not g.is_sparse and threads.plain(p)
-                    and threads.plain(g)):  # fmt: skip
+            if (p.numel() > STACK_NUMEL and p.device.type == "cpu" and not g.is_sparse and type(p) in PLAIN
+                    and type(g) in PLAIN):  # fmt: skip
                 large.append(i)
             elif g.is_sparse or p.numel() > STACK_NUMEL or p.numel() == 0 or batch.rule in self.unmappable:
                 alone.append(i)

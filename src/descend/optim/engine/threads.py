@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import torch
-from torch import Tensor
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 _pools: dict[int, tuple[ThreadPoolExecutor, int] | None] = {}
@@ -68,12 +67,6 @@ def workers() -> tuple[ThreadPoolExecutor, int] | None:
             if n not in _pools:
                 _pools[n] = _start(n)
     return _pools[n]
-
-
-def plain(t: Tensor) -> bool:
-    """A plain tensor: not a subclass (a DTensor's operations talk to other processes, in an order that
-    threads would mix up)."""
-    return type(t) in (Tensor, torch.nn.Parameter)
 
 
 def side_by_side() -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from descend.optim.engine.backend import PLAIN
 from descend.optim.engine.c import build
 from descend.optim.engine.c.codegen import generate
 from descend.optim.engine.graph import specialization, traced
@@ -31,8 +32,6 @@ REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64, torch.c
 PARALLEL_MIN_NUMEL = 1 << 18
 #: Elements per chunk: the unit OpenMP's static schedule hands to a thread.
 CHUNK = 1 << 16
-#: Tensor types the kernel may walk: plain ones, not subclasses such as DTensor (no single address).
-PLAIN = (Tensor, torch.nn.Parameter)
 
 _ARGTYPES = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
              ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_double]  # fmt: skip

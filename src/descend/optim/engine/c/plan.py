@@ -39,9 +39,9 @@ import torch
 from torch import Tensor
 
 from descend.optim.engine import counters as steps
-from descend.optim.engine.backend import Batch, CompileError
+from descend.optim.engine.backend import PLAIN, Batch, CompileError
 from descend.optim.engine.c import native
-from descend.optim.engine.c.kernel import PLAIN, addresses, kernel_for, walk
+from descend.optim.engine.c.kernel import addresses, kernel_for, walk
 from descend.optim.rule import scalar_dtype
 
 _shape = operator.attrgetter("shape")

@@ -34,15 +34,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.engine.backend import Batch
+from descend.optim.engine.backend import PLAIN, Batch
 from descend.optim.engine.c.build import CompileError
 from descend.optim.engine.graph import specialization, trace, trace_from_hyperparameters
 from descend.optim.engine.loop import LOOP, real
 from descend.optim.engine.triton.codegen import COUNTERS, TYPES
 from descend.optim.engine.triton.kernel import Kernel, kernel_for
-
-#: Tensor types whose memory the kernel may walk: plain ones, not subclasses such as DTensor.
-PLAIN = (Tensor, torch.nn.Parameter)
 
 
 @functools.cache
